@@ -1,0 +1,1 @@
+"""Dataset file formats, video decoding and datasets."""

@@ -1,0 +1,386 @@
+"""Readers and writers for the AVA v2.2 files: annotations, proposals, label maps, predictions.
+
+All CSV files have no header line. Boxes are ``x1,y1,x2,y2`` normalized to [0, 1], origin
+top-left; timestamps are integer seconds (written zero-padded to 4 digits).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from os import PathLike
+
+from tinymem.data.errors import data_error
+
+PathType = str | PathLike[str]
+Box = tuple[float, float, float, float]  # x1, y1, x2, y2 normalized to [0, 1]
+
+ANNOTATION_COLUMNS = "video_id,timestamp,x1,y1,x2,y2,action_id,person_id"
+PROPOSAL_COLUMNS = "video_id,timestamp,x1,y1,x2,y2,,score"
+DETECTION_COLUMNS = "video_id,timestamp,x1,y1,x2,y2,action_id,score"
+EXCLUDED_COLUMNS = "video_id,timestamp"
+BOX_DECIMALS = 3
+SCORE_DECIMALS = 6
+TIMESTAMP_DIGITS = 4
+BOX_NAMES = ("x1", "y1", "x2", "y2")
+LABEL_MAP_BLOCKS = ("item", "label")  # the two pbtxt dialects
+LABEL_MAP_ID_KEYS = ("id", "label_id")
+
+
+@dataclass
+class AvaBox:
+    """One person box at a keyframe with its action ids (empty for proposals) and score."""
+
+    box: Box
+    labels: list[int]
+    person_id: int = -1
+    score: float = 1.0
+
+
+Keyframes = dict[tuple[str, int], list[AvaBox]]  # (video_id, timestamp seconds) -> boxes
+
+
+@dataclass
+class Detection:
+    """One scored (box, action) prediction at a keyframe, a row of an AVA prediction CSV."""
+
+    video_id: str
+    timestamp: int
+    box: Box
+    action_id: int
+    score: float
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV parsing helpers
+
+
+def _csv_rows(path: PathType) -> Iterator[tuple[int, list[str]]]:
+    """Yield (1-based line number, stripped fields) of each non-blank CSV row of ``path``."""
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        try:
+            for row in reader:
+                fields = [cell.strip() for cell in row]
+                if any(fields):
+                    yield reader.line_num, fields
+        except csv.Error as e:
+            raise data_error(path, f"expected CSV text ({e})", reader.line_num + 1) from None
+
+
+def _check_columns(path: PathType, line: int, row: list[str], columns: str) -> None:
+    """Raise unless ``row`` has as many fields as ``columns`` names."""
+    expected = len(columns.split(","))
+    if len(row) != expected:
+        raise data_error(path, f"expected {expected} columns ({columns}), got {len(row)}", line)
+
+
+def _parse_int(path: PathType, line: int, text: str, what: str) -> int:
+    """Parse an integer field or raise a DataFormatError naming the field."""
+    try:
+        return int(text)
+    except ValueError:
+        raise data_error(path, f"expected an integer {what}, got {text!r}", line) from None
+
+
+def _parse_score(path: PathType, line: int, text: str) -> float:
+    """Parse a finite float score."""
+    try:
+        score = float(text)
+    except ValueError:
+        score = math.nan
+    if not math.isfinite(score):
+        raise data_error(path, f"expected a finite float score, got {text!r}", line)
+    return score
+
+
+def _parse_key(path: PathType, line: int, row: list[str]) -> tuple[str, int]:
+    """Parse the leading ``video_id,timestamp`` fields."""
+    if not row[0]:
+        raise data_error(path, "expected a non-empty video_id", line)
+    timestamp = _parse_int(path, line, row[1], "timestamp (seconds)")
+    if timestamp < 0:
+        raise data_error(path, f"expected a non-negative timestamp, got {timestamp}", line)
+    return row[0], timestamp
+
+
+def _parse_box(path: PathType, line: int, fields: list[str]) -> Box:
+    """Parse four ``x1,y1,x2,y2`` fields in [0, 1] with x1 <= x2 and y1 <= y2."""
+    values = []
+    for name, text in zip(BOX_NAMES, fields, strict=True):
+        try:
+            value = float(text)
+        except ValueError:
+            raise data_error(path, f"expected a float {name}, got {text!r}", line) from None
+        if not 0.0 <= value <= 1.0:
+            raise data_error(path, f"expected {name} in [0, 1], got {text!r}", line)
+        values.append(value)
+    x1, y1, x2, y2 = values
+    if x1 > x2 or y1 > y2:
+        raise data_error(path, f"expected x1 <= x2 and y1 <= y2, got box {tuple(fields)}", line)
+    return x1, y1, x2, y2
+
+
+def _format_box(box: Box) -> list[str]:
+    """Format a box with the AVA precision."""
+    return [f"{v:.{BOX_DECIMALS}f}" for v in box]
+
+
+def _format_timestamp(timestamp: int) -> str:
+    """Zero-pad a timestamp to the AVA width."""
+    return f"{timestamp:0{TIMESTAMP_DIGITS}d}"
+
+
+def _write_rows(path: PathType, rows: Iterable[list[str]]) -> None:
+    """Write CSV rows with Unix line endings."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerows(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Annotations, proposals, excluded timestamps, detections
+
+
+def read_annotations(
+    path: PathType, allowed_classes: set[int] | None = None
+) -> tuple[Keyframes, int]:
+    """Read a ground-truth CSV; rows of one (video, ts, box, person) merge into one AvaBox.
+
+    Returns the keyframes and the number of rows skipped because their action id is not in
+    ``allowed_classes`` (nothing is skipped when it is None).
+    """
+    keyframes: Keyframes = {}
+    merged: dict[tuple[str, int, Box, int], AvaBox] = {}
+    skipped = 0
+    for line, row in _csv_rows(path):
+        _check_columns(path, line, row, ANNOTATION_COLUMNS)
+        video_id, timestamp = _parse_key(path, line, row)
+        box = _parse_box(path, line, row[2:6])
+        action_id = _parse_int(path, line, row[6], "action_id")
+        person_id = _parse_int(path, line, row[7], "person_id")
+        if allowed_classes is not None and action_id not in allowed_classes:
+            skipped += 1
+            continue
+        entry = merged.get((video_id, timestamp, box, person_id))
+        if entry is None:
+            entry = AvaBox(box=box, labels=[], person_id=person_id)
+            merged[(video_id, timestamp, box, person_id)] = entry
+            keyframes.setdefault((video_id, timestamp), []).append(entry)
+        if action_id not in entry.labels:
+            entry.labels.append(action_id)
+    return keyframes, skipped
+
+
+def write_annotations(
+    path: PathType, keyframes: Mapping[tuple[str, int], Iterable[AvaBox]]
+) -> None:
+    """Write a ground-truth CSV, one row per (box, action id); the inverse of read_annotations."""
+    rows = []
+    for (video_id, timestamp), boxes in keyframes.items():
+        for entry in boxes:
+            if not entry.labels:
+                raise ValueError(f"box {entry.box} of {video_id}@{timestamp} has no action ids")
+            for action_id in entry.labels:
+                rows.append(
+                    [
+                        video_id,
+                        _format_timestamp(timestamp),
+                        *_format_box(entry.box),
+                        str(action_id),
+                        str(entry.person_id),
+                    ]
+                )
+    _write_rows(path, rows)
+
+
+def read_proposals(path: PathType, min_score: float = 0.0) -> tuple[Keyframes, int]:
+    """Read person proposals ``video_id,timestamp,x1,y1,x2,y2,,score``.
+
+    Returns boxes with ``labels=[]`` and their score, and the number skipped below min_score.
+    """
+    keyframes: Keyframes = {}
+    skipped = 0
+    for line, row in _csv_rows(path):
+        _check_columns(path, line, row, PROPOSAL_COLUMNS)
+        video_id, timestamp = _parse_key(path, line, row)
+        box = _parse_box(path, line, row[2:6])
+        if row[6]:
+            raise data_error(path, f"expected an empty 7th column, got {row[6]!r}", line)
+        score = _parse_score(path, line, row[7])
+        if score < min_score:
+            skipped += 1
+            continue
+        keyframes.setdefault((video_id, timestamp), []).append(
+            AvaBox(box=box, labels=[], score=score)
+        )
+    return keyframes, skipped
+
+
+def write_proposals(path: PathType, keyframes: Mapping[tuple[str, int], Iterable[AvaBox]]) -> None:
+    """Write person proposals, one row per box (labels ignored); the inverse of read_proposals."""
+    rows = [
+        [
+            video_id,
+            _format_timestamp(timestamp),
+            *_format_box(entry.box),
+            "",
+            f"{entry.score:.{SCORE_DECIMALS}f}",
+        ]
+        for (video_id, timestamp), boxes in keyframes.items()
+        for entry in boxes
+    ]
+    _write_rows(path, rows)
+
+
+def read_excluded_timestamps(path: PathType) -> set[tuple[str, int]]:
+    """Read ``video_id,timestamp`` rows of keyframes excluded from evaluation."""
+    excluded = set()
+    for line, row in _csv_rows(path):
+        _check_columns(path, line, row, EXCLUDED_COLUMNS)
+        excluded.add(_parse_key(path, line, row))
+    return excluded
+
+
+def write_detections(path: PathType, detections: Iterable[Detection]) -> None:
+    """Write an AVA prediction CSV ``video_id,timestamp,x1,y1,x2,y2,action_id,score``."""
+    rows = [
+        [
+            d.video_id,
+            _format_timestamp(d.timestamp),
+            *_format_box(d.box),
+            str(d.action_id),
+            f"{d.score:.{SCORE_DECIMALS}f}",
+        ]
+        for d in detections
+    ]
+    _write_rows(path, rows)
+
+
+def read_detections(path: PathType) -> list[Detection]:
+    """Read an AVA prediction CSV written by write_detections (or the official tools)."""
+    detections = []
+    for line, row in _csv_rows(path):
+        _check_columns(path, line, row, DETECTION_COLUMNS)
+        video_id, timestamp = _parse_key(path, line, row)
+        detections.append(
+            Detection(
+                video_id=video_id,
+                timestamp=timestamp,
+                box=_parse_box(path, line, row[2:6]),
+                action_id=_parse_int(path, line, row[6], "action_id"),
+                score=_parse_score(path, line, row[7]),
+            )
+        )
+    return detections
+
+
+# ---------------------------------------------------------------------------------------------
+# Label maps (protobuf text format)
+
+# whitespace | comment | quoted string | punctuation | bare word
+_PBTXT_TOKEN = re.compile(r'(\s+)|(#[^\n]*)|("(?:[^"\\\n]|\\.)*")|([{}:])|([^\s{}:"#]+)')
+
+
+def _pbtxt_tokens(path: PathType, text: str) -> list[tuple[str, int]]:
+    """Split protobuf text into (token, 1-based line) pairs, dropping whitespace and comments."""
+    tokens = []
+    line = 1
+    pos = 0
+    while pos < len(text):
+        match = _PBTXT_TOKEN.match(text, pos)
+        if match is None:
+            raise data_error(path, "expected a terminated quoted string", line)
+        if match.lastindex not in (1, 2):
+            tokens.append((match.group(), line))
+        line += match.group().count("\n")
+        pos = match.end()
+    return tokens
+
+
+def _unquote(token: str) -> str:
+    """Strip the quotes of a pbtxt string token and undo backslash escapes."""
+    return re.sub(r"\\(.)", r"\1", token[1:-1])
+
+
+def read_label_map(path: PathType) -> dict[int, str]:
+    """Read a pbtxt label map in either dialect: ``item {name id}`` or ``label {name label_id}``."""
+    with open(path) as f:
+        tokens = _pbtxt_tokens(path, f.read())
+    names: dict[int, str] = {}
+    pos = 0
+
+    def take(what: str) -> tuple[str, int]:
+        nonlocal pos
+        if pos >= len(tokens):
+            last_line = tokens[-1][1] if tokens else 1
+            raise data_error(path, f"expected {what}, got end of file", last_line)
+        pos += 1
+        return tokens[pos - 1]
+
+    while pos < len(tokens):
+        block, block_line = take("a block")
+        if block not in LABEL_MAP_BLOCKS:
+            raise data_error(
+                path, f"expected a block 'item {{' or 'label {{', got {block!r}", block_line
+            )
+        token, line = take("'{'")
+        if token == ":":  # `item: { ... }` is valid text format too
+            token, line = take("'{'")
+        if token != "{":
+            raise data_error(path, f"expected '{{' after {block!r}, got {token!r}", line)
+        fields: dict[str, str] = {}
+        while True:
+            key, _ = take("a field or '}'")
+            if key == "}":
+                break
+            colon, line = take("':'")
+            if colon != ":":
+                raise data_error(path, f"expected ':' after field {key!r}, got {colon!r}", line)
+            value, line = take(f"a value for field {key!r}")
+            if value in ("{", "}", ":"):
+                raise data_error(path, f"expected a value for field {key!r}, got {value!r}", line)
+            fields[key] = value
+        name = fields.get("name")
+        if name is None or not name.startswith('"'):
+            raise data_error(path, f"expected a quoted name in this {block!r} block", block_line)
+        id_text = next((fields[k] for k in LABEL_MAP_ID_KEYS if k in fields), None)
+        if id_text is None:
+            raise data_error(
+                path, f"expected 'id' or 'label_id' in this {block!r} block", block_line
+            )
+        label_id = _parse_int(path, block_line, id_text, "id")
+        if label_id in names:
+            raise data_error(path, f"expected unique ids, got id {label_id} twice", block_line)
+        names[label_id] = _unquote(name)
+    if not names:
+        raise data_error(path, "expected at least one 'item { name: ... id: ... }' entry")
+    return names
+
+
+def write_label_map(path: PathType, names: Mapping[int, str]) -> None:
+    """Write a label map in the ``item { name: "..." id: N }`` dialect."""
+    with open(path, "w") as f:
+        for label_id, name in sorted(names.items()):
+            quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+            f.write(f'item {{\n  name: "{quoted}"\n  id: {label_id}\n}}\n')
+
+
+__all__ = [
+    "AvaBox",
+    "Box",
+    "Detection",
+    "Keyframes",
+    "read_annotations",
+    "read_detections",
+    "read_excluded_timestamps",
+    "read_label_map",
+    "read_proposals",
+    "write_annotations",
+    "write_detections",
+    "write_label_map",
+    "write_proposals",
+]

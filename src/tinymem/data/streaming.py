@@ -1,0 +1,119 @@
+"""Streaming batch sampler: B parallel video streams per rank, DDP-aware (DESIGN.md section 3).
+
+Row ``b`` of step ``k + 1`` is the clip that follows row ``b`` of step ``k`` in the same video,
+until that video ends; the row then starts the next video from a shared queue. Videos are
+whole: each belongs to exactly one stream, so under DDP each rank owns disjoint videos. Every
+rank runs the same number of steps; rows with nothing left to read hold ``PAD_INDEX``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import Sampler
+
+PAD_INDEX = -1  # a padded (masked) row: the dataset must yield a placeholder the model ignores
+
+
+def stream_schedule(video_lengths: Sequence[int], num_streams: int) -> tuple[list[list[int]], int]:
+    """Assign videos (in queue order) to streams; return each stream's video list and step count.
+
+    At every step each stream whose video is exhausted (or that has none yet) takes the next
+    video from the queue, in stream order, so a stream's videos follow each other with no gap.
+    """
+    streams: list[list[int]] = [[] for _ in range(num_streams)]
+    free_at = [(0, stream) for stream in range(num_streams)]  # (step the stream is free, stream)
+    num_steps = 0
+    for video, length in enumerate(video_lengths):
+        step, stream = heapq.heappop(free_at)
+        streams[stream].append(video)
+        num_steps = max(num_steps, step + length)
+        heapq.heappush(free_at, (step + length, stream))
+    return streams, num_steps
+
+
+class StreamingBatchSampler(Sampler[list[int]]):
+    """Yields batches of B parallel streams; row b of step k+1 continues row b's video of step k."""
+
+    def __init__(
+        self,
+        videos: Sequence[Sequence[int]],
+        batch_size: int,
+        *,
+        shuffle: bool,
+        seed: int = 0,
+        num_replicas: int | None = None,
+        rank: int | None = None,
+    ) -> None:
+        """Keep the videos (each its dataset indices in temporal order) and the stream layout.
+
+        ``num_replicas`` and ``rank`` default to the torch.distributed world size and rank when a
+        process group is initialized, else to 1 and 0. Global stream ``b * num_replicas + rank``
+        feeds row ``b`` on rank ``rank`` (MeMViT's slot mapping).
+        """
+        super().__init__()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        distributed = dist.is_available() and dist.is_initialized()
+        if num_replicas is None:
+            num_replicas = dist.get_world_size() if distributed else 1
+        if rank is None:
+            rank = dist.get_rank() if distributed else 0
+        if num_replicas < 1:
+            raise ValueError(f"num_replicas must be >= 1, got {num_replicas}")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, {num_replicas - 1}], got {rank}")
+        self.videos = [list(indices) for indices in videos]
+        seen: set[int] = set()
+        for position, indices in enumerate(self.videos):
+            if not indices:
+                raise ValueError(f"video {position} is empty: every video needs at least one clip")
+            if min(indices) < 0:
+                raise ValueError(f"video {position} has a negative dataset index: {min(indices)}")
+            if seen.intersection(indices):
+                repeated = sorted(seen.intersection(indices))[0]
+                raise ValueError(f"video {position} repeats dataset index {repeated}")
+            seen.update(indices)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch; with ``shuffle`` the video order is drawn from (seed, epoch)."""
+        self.epoch = epoch
+
+    def _video_order(self) -> list[int]:
+        """The queue order of the videos for the current epoch."""
+        if not self.shuffle:
+            return list(range(len(self.videos)))
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        return torch.randperm(len(self.videos), generator=generator).tolist()
+
+    def _schedule(self) -> tuple[list[list[int]], int]:
+        """This rank's rows (dataset indices, unpadded) and the global number of steps."""
+        order = self._video_order()
+        num_streams = self.num_replicas * self.batch_size
+        streams, num_steps = stream_schedule([len(self.videos[v]) for v in order], num_streams)
+        rows = []
+        for row in range(self.batch_size):
+            stream = row * self.num_replicas + self.rank
+            rows.append([i for queued in streams[stream] for i in self.videos[order[queued]]])
+        return rows, num_steps
+
+    def __iter__(self) -> Iterator[list[int]]:
+        """Yield ``len(self)`` batches of ``batch_size`` indices each, ``PAD_INDEX`` for padding."""
+        rows, num_steps = self._schedule()
+        for step in range(num_steps):
+            yield [row[step] if step < len(row) else PAD_INDEX for row in rows]
+
+    def __len__(self) -> int:
+        """Number of steps in this epoch; identical on every rank."""
+        order = self._video_order()
+        lengths = [len(self.videos[v]) for v in order]
+        return stream_schedule(lengths, self.num_replicas * self.batch_size)[1]

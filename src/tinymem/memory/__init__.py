@@ -1,0 +1,1 @@
+"""Memory components: caption store and memory banks."""

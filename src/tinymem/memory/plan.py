@@ -1,0 +1,135 @@
+"""Memory plans: which attention blocks read which memory type, parsed and validated from config."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# Plan letters -> memory type. Later issues add vision (V), region tokens (G), CLIP vision (C).
+PLAN_LETTERS: dict[str, str] = {"T": "text", "R": "region"}
+# Memory kinds selectable with `memory=<kind>`; `auto` plans are derived from them.
+KINDS: tuple[str, ...] = ("none", "text", "region", "text+region")
+
+
+class ConfigError(ValueError):
+    """A config value has the wrong type or range; the message names the key."""
+
+
+@dataclass(frozen=True)
+class MemorySpec:
+    """Validated memory settings: the per-block plan and the cache sampling (length l, stride s)."""
+
+    kind: str
+    layers: tuple[int, ...]  # attention blocks that read memory, ascending
+    plan: str  # one letter of PLAN_LETTERS per entry of `layers`
+    length: int  # l: entries read per step
+    stride: int  # s: temporal stride between read entries (clips t-s, ..., t-l*s)
+    n_region: int  # region tokens written per clip (padded with a mask)
+    readout_kernel: int  # kernel of the P_k/P_v group conv over memory tokens
+    readout_stride: int  # stride of that conv (token compression factor)
+    readout_groups: int  # groups of that conv
+
+    @property
+    def cache_size(self) -> int:
+        """L_c = l * s: the FIFO capacity in clips."""
+        return self.length * self.stride
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """Memory types the plan uses, in a stable order."""
+        used = {PLAN_LETTERS[letter] for letter in self.plan}
+        return tuple(t for t in PLAN_LETTERS.values() if t in used)
+
+    def layer_types(self) -> dict[int, str]:
+        """Map block index -> memory type for every block that reads memory."""
+        return {
+            layer: PLAN_LETTERS[letter]
+            for layer, letter in zip(self.layers, self.plan, strict=True)
+        }
+
+
+def _require_int(cfg: Mapping[str, Any], key: str, minimum: int, prefix: str) -> int:
+    value = cfg.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{prefix}.{key}: expected an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"{prefix}.{key}: expected an integer >= {minimum}, got {value}")
+    return value
+
+
+def select_layers(depth: int, fraction: float) -> tuple[int, ...]:
+    """Evenly spaced blocks covering `fraction` of `depth` (0.5 of 16 -> 0, 2, ..., 14)."""
+    count = round(fraction * depth)
+    return tuple(math.floor(i * depth / count) for i in range(count)) if count else ()
+
+
+def auto_plan(kind: str, num_layers: int) -> str:
+    """Default plan of a memory kind: text everywhere but region on the last selected block."""
+    if kind == "none" or num_layers == 0:
+        return ""
+    if kind == "text":
+        return "T" * num_layers
+    if kind == "region":
+        return "R" * num_layers
+    return "T" * (num_layers - 1) + "R"
+
+
+def parse_memory_spec(cfg: Mapping[str, Any], depth: int, prefix: str = "memory") -> MemorySpec:
+    """Validate the `memory` config group against a backbone of `depth` blocks."""
+    kind = cfg.get("kind")
+    if kind not in KINDS:
+        raise ConfigError(f"{prefix}.kind: expected one of {list(KINDS)}, got {kind!r}")
+    fraction = cfg.get("layer_fraction")
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, int | float)
+        or not 0 <= fraction <= 1
+    ):
+        raise ConfigError(f"{prefix}.layer_fraction: expected a number in [0, 1], got {fraction!r}")
+    layers_cfg = cfg.get("layers")
+    if layers_cfg is None:
+        layers = select_layers(depth, float(fraction)) if kind != "none" else ()
+    else:
+        if not isinstance(layers_cfg, Sequence) or isinstance(layers_cfg, str):
+            raise ConfigError(f"{prefix}.layers: expected a list of block indices or null")
+        layers = tuple(layers_cfg)
+        bad = [i for i in layers if not isinstance(i, int) or not 0 <= i < depth]
+        if bad or list(layers) != sorted(set(layers)):
+            raise ConfigError(
+                f"{prefix}.layers: expected distinct ascending block indices in [0, {depth}), "
+                f"got {list(layers)}"
+            )
+    plan = cfg.get("plan", "auto")
+    if not isinstance(plan, str):
+        raise ConfigError(f"{prefix}.plan: expected a string of letters or 'auto', got {plan!r}")
+    if plan == "auto":
+        plan = auto_plan(kind, len(layers))
+    plan = plan.upper()
+    for position, letter in enumerate(plan):
+        if letter not in PLAN_LETTERS:
+            valid = ", ".join(f"{k} ({v})" for k, v in PLAN_LETTERS.items())
+            raise ConfigError(
+                f"{prefix}.plan: unknown letter {letter!r} at position {position}; "
+                f"valid letters: {valid}"
+            )
+    if kind == "none" and plan:
+        raise ConfigError(f"{prefix}.plan: must be empty for kind 'none', got {plan!r}")
+    if len(plan) != len(layers):
+        raise ConfigError(
+            f"{prefix}.plan: has {len(plan)} letters but {len(layers)} blocks are selected "
+            f"({list(layers)}); give one letter per selected block"
+        )
+    readout = cfg.get("readout") or {}
+    return MemorySpec(
+        kind=kind,
+        layers=layers,
+        plan=plan,
+        length=_require_int(cfg, "length", 1, prefix),
+        stride=_require_int(cfg, "stride", 1, prefix),
+        n_region=_require_int(cfg, "n_region", 1, prefix),
+        readout_kernel=_require_int(readout, "kernel", 1, f"{prefix}.readout"),
+        readout_stride=_require_int(readout, "stride", 1, f"{prefix}.readout"),
+        readout_groups=_require_int(readout, "groups", 1, f"{prefix}.readout"),
+    )

@@ -1,0 +1,102 @@
+"""Memory readout P_k / P_v: bias-free 1D group conv (token compression) + a shared norm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from tinymem.memory.cache import MemoryRead
+
+REL_POS_INIT_STD = 0.02
+
+
+@dataclass
+class MemoryKV:
+    """Projected memory keys/values for one attention block."""
+
+    key: Tensor  # [B, heads, M, head_dim]
+    value: Tensor  # [B, heads, M, head_dim]
+    mask: Tensor  # [B, M] bool, True where attendable
+    distance: Tensor  # [M] long: clips back of each memory token
+
+
+class MemoryReadout(nn.Module):
+    """Turns cached memory tokens into keys/values of one attention block.
+
+    Each entry's tokens are projected separately (entries never mix) by a bias-free grouped
+    Conv1d along the token axis, whose stride compresses the token count; keys and values then
+    share one LayerNorm over the head dimension. A learned table gives the temporal relative
+    position term between each query time and each memory entry's distance in clips.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        num_heads: int,
+        kernel: int,
+        stride: int,
+        groups: int,
+        max_distance: int,
+        query_time: int,
+    ) -> None:
+        super().__init__()
+        if in_dim % groups or out_dim % groups:
+            raise ValueError(
+                f"memory.readout.groups={groups} must divide the memory width {in_dim} "
+                f"and the attention width {out_dim}"
+            )
+        self.num_heads = num_heads
+        self.head_dim = out_dim // num_heads
+        self.kernel = kernel
+        self.stride = stride
+        conv = dict(
+            kernel_size=kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False
+        )
+        self.proj_k = nn.Conv1d(in_dim, out_dim, **conv)
+        self.proj_v = nn.Conv1d(in_dim, out_dim, **conv)
+        self.norm = nn.LayerNorm(self.head_dim)
+        self.rel_pos_mem = nn.Parameter(torch.zeros(max_distance, query_time, self.head_dim))
+        nn.init.trunc_normal_(self.rel_pos_mem, std=REL_POS_INIT_STD)
+
+    def _project(self, conv: nn.Conv1d, x: Tensor, batch: int, entries: int) -> Tensor:
+        y = conv(x)  # [B*l, D, N']
+        n_out = y.shape[-1]
+        y = y.reshape(batch, entries, self.num_heads, self.head_dim, n_out)
+        y = self.norm(y.permute(0, 2, 1, 4, 3))  # [B, heads, l, N', head_dim]
+        return y.reshape(batch, self.num_heads, entries * n_out, self.head_dim)
+
+    def forward(self, read: MemoryRead) -> MemoryKV:
+        """Project a cache read ([B, l, N, C]) into keys/values ([B, heads, l*N', head_dim])."""
+        batch, entries, tokens, dim = read.tokens.shape
+        x = read.tokens * read.mask.unsqueeze(-1)  # masked tokens contribute nothing
+        x = x.reshape(batch * entries, tokens, dim).transpose(1, 2)  # [B*l, C, N]
+        key = self._project(self.proj_k, x, batch, entries)
+        value = self._project(self.proj_v, x, batch, entries)
+        mask = F.max_pool1d(
+            read.mask.reshape(batch * entries, 1, tokens).float(),
+            self.kernel,
+            self.stride,
+            self.kernel // 2,
+        )  # [B*l, 1, N']: a compressed token is valid if any token in its window is
+        n_out = mask.shape[-1]
+        mask = mask.reshape(batch, entries * n_out) > 0
+        distance = read.distance.repeat_interleave(n_out)  # [l*N']
+        return MemoryKV(key=key, value=value, mask=mask, distance=distance)
+
+    def rel_pos(self, q: Tensor, q_thw: tuple[int, int, int], distance: Tensor) -> Tensor:
+        """Temporal relative-position logits between non-class queries and memory tokens."""
+        batch, heads, _, head_dim = q.shape
+        q_t, q_h, q_w = q_thw
+        if q_t != self.rel_pos_mem.shape[1]:
+            raise ValueError(
+                f"memory readout was built for {self.rel_pos_mem.shape[1]} query time steps, "
+                f"got {q_t}; build the model with the clip length used at run time"
+            )
+        r_q = q[:, :, 1:].reshape(batch, heads, q_t, q_h * q_w, head_dim)
+        table = self.rel_pos_mem[distance - 1]  # [M, q_t, head_dim]
+        rel = torch.einsum("bhtnc,mtc->bhtnm", r_q, table)  # [B, heads, q_t, HW, M]
+        return rel.reshape(batch, heads, q_t * q_h * q_w, -1)

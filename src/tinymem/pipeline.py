@@ -1,0 +1,142 @@
+"""What the entry points do: validate the config, build everything, train / evaluate, report."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from tinymem.data.ava import read_label_map
+from tinymem.lit.detection import DetectionModule
+from tinymem.memory.plan import ConfigError, parse_memory_spec
+from tinymem.metrics.ava_map import FrameMAP
+
+log = logging.getLogger(__name__)
+
+
+def _positive_int(cfg: DictConfig, key: str) -> None:
+    value = OmegaConf.select(cfg, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key}: expected a positive integer, got {value!r}")
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Check types and ranges of the values the run depends on, before any data is read."""
+    if "model" in cfg:
+        _positive_int(cfg, "model.backbone.depth")
+        parse_memory_spec(cfg.memory, depth=cfg.model.backbone.depth)
+    for key in (
+        "data.num_frames",
+        "data.sample_rate",
+        "data.crop_size",
+        "data.batch_size",
+        "data.eval_batch_size",
+    ):
+        _positive_int(cfg, key)
+    workers = OmegaConf.select(cfg, "data.num_workers")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ConfigError(f"data.num_workers: expected an integer >= 0, got {workers!r}")
+
+
+def _instantiate_dict(cfg: Mapping[str, Any] | None) -> list[Any]:
+    """Instantiate every entry of a named dict of configs (callbacks, loggers)."""
+    if not cfg:
+        return []
+    return [instantiate(sub) for sub in cfg.values() if sub and "_target_" in sub]
+
+
+def _build_trainer(cfg: DictConfig) -> pl.Trainer:
+    callbacks = _instantiate_dict(cfg.get("callbacks"))
+    loggers = _instantiate_dict(cfg.get("logger"))
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    return trainer
+
+
+def report(result: FrameMAP, label_map: str, title: str, rows: Mapping[str, str]) -> None:
+    """Print a results table: the run's settings, val mAP and per-class AP."""
+    names = read_label_map(label_map)
+    table = Table(title=title)
+    table.add_column("setting")
+    table.add_column("value", justify="right")
+    for key, value in rows.items():
+        table.add_row(key, value)
+    table.add_row("frame mAP@0.5", f"{result.mean_ap:.4f}")
+    for class_id, ap in sorted(result.per_class.items()):
+        table.add_row(f"  AP {class_id} {names.get(class_id, '')}", f"{ap:.4f}")
+    Console().print(table)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit the configured model on the configured data; evaluate the best checkpoint."""
+    validate_config(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    output_dir = Path(cfg.paths.output_dir)
+    model: DetectionModule = instantiate(
+        cfg.model,
+        class_ids=datamodule.class_ids,
+        eval_files=datamodule.eval_files(),
+        output_dir=str(output_dir),
+    )
+    trainer = _build_trainer(cfg)
+    metrics: dict[str, float] = {}
+    if cfg.get("train"):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    if cfg.get("test") and not trainer.fast_dev_run:
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+        result = getattr(model, "last_result", None)
+        if result is not None:
+            report(
+                result,
+                datamodule.path("label_map"),
+                title="TinyMem results",
+                rows={
+                    "memory": f"{model.spec.kind} (plan {model.spec.plan or '-'} on blocks "
+                    f"{list(model.spec.layers)}, l={model.spec.length}, s={model.spec.stride})",
+                    "checkpoint": best or "(final weights)",
+                    "predictions": str(model.last_predictions),
+                },
+            )
+    log.info("metrics: %s", metrics)
+    return metrics
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Stream the evaluation split through a checkpoint and score it."""
+    validate_config(cfg)
+    ckpt = Path(cfg.ckpt_path)
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"ckpt_path: no checkpoint file at {ckpt}")
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    model = DetectionModule.load_from_checkpoint(
+        ckpt,
+        map_location="cpu",
+        optimizer=None,
+        eval_files=datamodule.eval_files(),
+        output_dir=cfg.paths.output_dir,
+    )
+    trainer = _build_trainer(cfg)
+    trainer.test(model, datamodule=datamodule)
+    result = model.last_result
+    report(
+        result,
+        datamodule.path("label_map"),
+        title="TinyMem evaluation",
+        rows={"checkpoint": str(ckpt), "predictions": str(model.last_predictions)},
+    )
+    return {k: float(v) for k, v in trainer.callback_metrics.items()}

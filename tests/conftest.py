@@ -1,0 +1,49 @@
+"""Shared fixtures: Hydra config composition and a tiny synthetic world in the AVA layout."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from tinymem.config import compose_config
+from tinymem.data.synthetic import SyntheticSpec, ensure_synthetic
+
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+# A world small enough for one-batch runs: 4 train and 2 val videos of 6 keyframes.
+TINY_WORLD = dict(
+    seed=0, num_train_videos=4, num_val_videos=2, episodes_per_video=2, dependent_clips=2
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic world generated once per test session."""
+    root = tmp_path_factory.mktemp("world") / "synthetic"
+    return ensure_synthetic(root, SyntheticSpec(**TINY_WORLD))
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path, tiny_world: Path) -> Callable[..., DictConfig]:
+    """Compose a runnable config whose data is the tiny world and outputs go to tmp_path."""
+
+    def factory(overrides: list[str] = (), name: str = "train") -> DictConfig:
+        cfg = compose_config(name, list(overrides), return_hydra=True)
+        HydraConfig().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]  # the entry point's cfg has no hydra node either
+            cfg.paths.output_dir = str(tmp_path / "run")
+            cfg.paths.log_dir = str(tmp_path / "logs")
+            cfg.data.root = str(tiny_world)
+            if cfg.data.get("synthetic") is not None:
+                cfg.data.synthetic = dict(TINY_WORLD)
+            cfg.data.num_workers = 0
+        return cfg
+
+    return factory

@@ -1,0 +1,100 @@
+"""The backbone keeps torchvision's MViTv2 modules: without memory it is torchvision's network."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+import torch
+from torch import nn
+from torchvision.models.video.mvit import MViT, mvit_v2_s
+
+from tinymem.memory.cache import FifoCache
+from tinymem.models.heads import RoIHead
+from tinymem.models.mvit import MViTBackbone, block_setting
+
+TINY = dict(depth=4, embed_dim=32, num_heads=1, stage_starts=[1], kv_stride=[1, 4, 4])
+
+
+def test_block_setting_reproduces_mvit_v2_s_table() -> None:
+    ours = block_setting(16, 96, 1, [1, 3, 14], [1, 8, 8])
+    with torch.device("meta"):
+        reference = mvit_v2_s()
+    theirs = [
+        (b.attn.num_heads, b.attn.embed_dim, b.attn.output_dim) for b in reference.blocks
+    ]
+    assert [(c.num_heads, c.input_channels, c.output_channels) for c in ours] == theirs
+    assert [c.stride_kv for c in ours][:4] == [[1, 8, 8], [1, 4, 4], [1, 4, 4], [1, 2, 2]]
+    assert ours[14].stride_kv == [1, 1, 1] and ours[14].stride_q == [1, 2, 2]
+
+
+def test_mvit16_state_dict_loads_torchvision_weights_by_name() -> None:
+    with torch.device("meta"):
+        reference = mvit_v2_s()
+        ours = MViTBackbone(num_frames=16, crop_size=224, **dict(TINY, depth=16, embed_dim=96,
+                            stage_starts=[1, 3, 14], kv_stride=[1, 8, 8]))
+    theirs = {k: v.shape for k, v in reference.state_dict().items() if not k.startswith("head")}
+    mine = {k: v.shape for k, v in ours.state_dict().items()}
+    assert mine == theirs
+
+
+def test_no_memory_backbone_equals_torchvision_bit_exactly() -> None:
+    torch.manual_seed(0)
+    ours = MViTBackbone(num_frames=4, crop_size=64, **TINY).eval()
+    reference = MViT(
+        spatial_size=(64, 64),
+        temporal_size=4,
+        block_setting=ours.block_setting,
+        residual_pool=True,
+        residual_with_cls_embed=False,
+        rel_pos_embed=True,
+        proj_after_attn=True,
+        norm_layer=partial(nn.LayerNorm, eps=1e-6),
+    ).eval()
+    missing = reference.load_state_dict(ours.state_dict(), strict=False)
+    assert set(missing.missing_keys) == {"head.1.weight", "head.1.bias"}
+    assert not missing.unexpected_keys
+    clip = torch.randn(2, 3, 4, 64, 64)
+    tokens, thw = ours(clip)
+    reference.head = nn.Identity()
+    with torch.no_grad():
+        assert torch.equal(tokens[:, 0], reference(clip))  # normalised class token
+    assert thw == (2, 8, 8)
+
+
+def test_memory_changes_only_the_blocks_that_read_it() -> None:
+    torch.manual_seed(0)
+    net = MViTBackbone(num_frames=4, crop_size=64, **TINY).eval()
+    net.attach_memory(2, in_dim=16, kernel=3, stride=2, groups=1, max_distance=2)
+    cache = FifoCache(capacity=2, num_tokens=4, dim=16)
+    cache.begin_step(torch.tensor([0]), torch.tensor([True]))
+    cache.write(torch.randn(1, 4, 16), torch.ones(1, 4, dtype=torch.bool))
+    cache.begin_step(torch.tensor([0]), torch.tensor([False]))
+    clip = torch.randn(1, 3, 4, 64, 64)
+    with torch.no_grad():
+        plain, _ = net(clip)
+        with_memory, _ = net(clip, {2: cache.read(length=2, stride=1)})
+        masked = cache.read(length=2, stride=1)
+        masked.mask[:] = False
+        all_masked, _ = net(clip, {2: masked})
+    assert not torch.allclose(plain, with_memory)
+    assert torch.equal(plain, all_masked)  # fully masked memory is removed, not zeroed in
+
+
+def test_roi_head_shapes_and_mask() -> None:
+    head = RoIHead(dim=8, num_classes=3)
+    tokens = torch.randn(2, 1 + 2 * 4 * 4, 8)
+    boxes = torch.tensor([[[0.0, 0.0, 0.5, 0.5], [0.2, 0.2, 1.0, 1.0]]]).repeat(2, 1, 1)
+    mask = torch.tensor([[True, False], [True, True]])
+    logits, features = head(tokens, (2, 4, 4), boxes, mask, (64, 64))
+    assert logits.shape == (2, 2, 3) and features.shape == (2, 2, 8)
+    assert (features[0, 1] == 0).all()
+
+
+@pytest.mark.parametrize("frames", [4])
+def test_readout_rejects_other_clip_length(frames: int) -> None:
+    net = MViTBackbone(num_frames=frames, crop_size=64, **TINY)
+    net.attach_memory(0, in_dim=16, kernel=3, stride=2, groups=1, max_distance=2)
+    readout = net.blocks[0].attn.memory_readout
+    with pytest.raises(ValueError, match="query time steps"):
+        readout.rel_pos(torch.zeros(1, 1, 1 + 3 * 4, 32), (3, 2, 2), torch.tensor([1]))
