@@ -70,6 +70,8 @@ def report(result: FrameMAP, label_map: str, title: str, rows: Mapping[str, str]
     for key, value in rows.items():
         table.add_row(key, value)
     table.add_row("frame mAP@0.5", f"{result.mean_ap:.4f}")
+    if result.classes_without_groundtruth:
+        table.add_row("classes without groundtruth", str(result.classes_without_groundtruth))
     for class_id, ap in sorted(result.per_class.items()):
         table.add_row(f"  AP {class_id} {names.get(class_id, '')}", f"{ap:.4f}")
     Console().print(table)
@@ -108,6 +110,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                     f"{list(model.spec.layers)}, l={model.spec.length}, s={model.spec.stride})",
                     "checkpoint": best or "(final weights)",
                     "predictions": str(model.last_predictions),
+                    **{f"skipped: {k}": str(v) for k, v in datamodule.skipped.items()},
                 },
             )
     log.info("metrics: %s", metrics)
@@ -137,6 +140,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         result,
         datamodule.path("label_map"),
         title="TinyMem evaluation",
-        rows={"checkpoint": str(ckpt), "predictions": str(model.last_predictions)},
+        rows={
+            "checkpoint": str(ckpt),
+            "predictions": str(model.last_predictions),
+            **{f"skipped: {k}": str(v) for k, v in datamodule.skipped.items()},
+        },
     )
     return {k: float(v) for k, v in trainer.callback_metrics.items()}

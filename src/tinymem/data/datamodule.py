@@ -72,6 +72,7 @@ class AvaDataModule(pl.LightningDataModule):
         self.seed = seed
         self.synthetic = SyntheticSpec(**synthetic) if synthetic is not None else None
         self.datasets: dict[str, AvaKeyframeClips] = {}
+        self.skipped: dict[str, int] = {}  # what was left out of the data, by reason
 
     def path(self, key: str) -> str | None:
         """Absolute path of the file named by config key `key` (None when unset)."""
@@ -96,18 +97,29 @@ class AvaDataModule(pl.LightningDataModule):
         captions = CaptionStore(self.caption_dir)
         train_gt, skipped_train = read_annotations(self.path("train_csv"), set(class_ids))
         val_gt, skipped_val = read_annotations(self.path("val_csv"), set(class_ids))
+        self.skipped["annotation rows with an action outside the label map"] = (
+            skipped_train + skipped_val
+        )
         proposals = None
         if self.files["val_proposals"] is not None:
             proposals, low = read_proposals(self.path("val_proposals"), self.proposal_min_score)
-            log.info("val proposals: skipped %d below score %.2f", low, self.proposal_min_score)
-        log.info(
-            "annotation rows skipped (action not in label map): train %d, val %d",
-            skipped_train,
-            skipped_val,
-        )
+            self.skipped[f"proposals below score {self.proposal_min_score}"] = low
         common = dict(video_dir=self.video_dir, captions=captions, class_ids=class_ids, **self.cfg)
         self.datasets["train"] = AvaKeyframeClips(train_gt, train=True, **common)
         self.datasets["val"] = AvaKeyframeClips(val_gt, train=False, boxes=proposals, **common)
+        videos = {v for ds in self.datasets.values() for v in ds.video_names}
+        no_captions = sorted(v for v in videos if not captions.path(v).is_file())
+        self.skipped["videos without a caption file (empty captions used)"] = len(no_captions)
+        if no_captions:
+            log.warning(
+                "%d of %d videos have no caption file in %s (empty-caption fallback), e.g. %s",
+                len(no_captions),
+                len(videos),
+                self.caption_dir,
+                no_captions[:3],
+            )
+        for reason, count in self.skipped.items():
+            log.info("skipped: %d %s", count, reason)
 
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
