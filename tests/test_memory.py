@@ -185,3 +185,13 @@ def test_memory_none_ignores_history() -> None:
         module.stream_step(_batch([1], [False], seed=2), "val")
         again = module.stream_step(_batch([1], [False], seed=1), "val").logits
     assert torch.equal(first, again)
+
+
+def test_predict_step_adds_probabilities() -> None:
+    module = _tiny_module("text+region")
+    module.on_predict_epoch_start()
+    with torch.no_grad():
+        out = module.predict_step(_batch([4, 5], [True, True], seed=3), 0)
+    assert out["scores"].shape == (2, 2, 3)
+    assert ((out["scores"] > 0) & (out["scores"] < 1)).all()
+    assert len(module.memories["predict"].caches["text"]) == 1  # the step was written

@@ -162,9 +162,9 @@ class DetectionModule(pl.LightningModule):
         self._collect(batch, self.stream_step(batch, "test"))
 
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> dict[str, Any]:
-        """Per-box action probabilities of one streamed step."""
+        """The batch with per-box action probabilities ([B, N, K] `scores`) added."""
         out = self.stream_step(batch, "predict")
-        return {"scores": out.logits.sigmoid(), "boxes": batch["boxes"], **batch}
+        return {**batch, "scores": out.logits.sigmoid()}
 
     # ------------------------------------------------------------------ evaluation
     def _gather_detections(self) -> list[Detection]:
