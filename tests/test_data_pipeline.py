@@ -43,14 +43,14 @@ def test_streaming_batches_continue_each_video(tiny_world: Path) -> None:
         for row in range(3):
             if not batch["valid"][row]:
                 continue
-            key = (batch["video_name"][row], int(batch["timestamp"][row]))
+            key = (batch["video_name"][row], int(batch["clip_index"][row]))
             assert key not in seen
             seen.add(key)
             if previous is not None and previous["valid"][row]:
                 same = batch["video_name"][row] == previous["video_name"][row]
                 # the row continues its video one keyframe later, or flags a new video
                 if same:
-                    assert batch["timestamp"][row] == previous["timestamp"][row] + 1
+                    assert batch["clip_index"][row] == previous["clip_index"][row] + 1
                     assert not batch["is_first"][row]
                 else:
                     assert batch["is_first"][row]

@@ -20,9 +20,7 @@ def test_block_setting_reproduces_mvit_v2_s_table() -> None:
     ours = block_setting(16, 96, 1, [1, 3, 14], [1, 8, 8])
     with torch.device("meta"):
         reference = mvit_v2_s()
-    theirs = [
-        (b.attn.num_heads, b.attn.embed_dim, b.attn.output_dim) for b in reference.blocks
-    ]
+    theirs = [(b.attn.num_heads, b.attn.embed_dim, b.attn.output_dim) for b in reference.blocks]
     assert [(c.num_heads, c.input_channels, c.output_channels) for c in ours] == theirs
     assert [c.stride_kv for c in ours][:4] == [[1, 8, 8], [1, 4, 4], [1, 4, 4], [1, 2, 2]]
     assert ours[14].stride_kv == [1, 1, 1] and ours[14].stride_q == [1, 2, 2]
@@ -31,8 +29,11 @@ def test_block_setting_reproduces_mvit_v2_s_table() -> None:
 def test_mvit16_state_dict_loads_torchvision_weights_by_name() -> None:
     with torch.device("meta"):
         reference = mvit_v2_s()
-        ours = MViTBackbone(num_frames=16, crop_size=224, **dict(TINY, depth=16, embed_dim=96,
-                            stage_starts=[1, 3, 14], kv_stride=[1, 8, 8]))
+        ours = MViTBackbone(
+            num_frames=16,
+            crop_size=224,
+            **dict(TINY, depth=16, embed_dim=96, stage_starts=[1, 3, 14], kv_stride=[1, 8, 8]),
+        )
     theirs = {k: v.shape for k, v in reference.state_dict().items() if not k.startswith("head")}
     mine = {k: v.shape for k, v in ours.state_dict().items()}
     assert mine == theirs
@@ -97,4 +98,4 @@ def test_readout_rejects_other_clip_length(frames: int) -> None:
     net.attach_memory(0, in_dim=16, kernel=3, stride=2, groups=1, max_distance=2)
     readout = net.blocks[0].attn.memory_readout
     with pytest.raises(ValueError, match="query time steps"):
-        readout.rel_pos(torch.zeros(1, 1, 1 + 3 * 4, 32), (3, 2, 2), torch.tensor([1]))
+        readout.rel_pos(torch.zeros(1, 1, 3 * 4, 32), (3, 2, 2), torch.tensor([1]))

@@ -19,8 +19,9 @@ def test_fast_dev_run_one_batch(make_cfg) -> None:
 
 def test_logger_wandb_offline(make_cfg, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
-    cfg = make_cfg(["logger=wandb", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
-                    "test=false"])
+    cfg = make_cfg(
+        ["logger=wandb", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "test=false"]
+    )
     metrics = train(cfg)
     assert 0.0 <= metrics["val/mAP"] <= 1.0
     runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))

@@ -66,7 +66,7 @@ def report(result: FrameMAP, label_map: str, title: str, rows: Mapping[str, str]
     names = read_label_map(label_map)
     table = Table(title=title)
     table.add_column("setting")
-    table.add_column("value", justify="right")
+    table.add_column("value", justify="right", overflow="fold")
     for key, value in rows.items():
         table.add_row(key, value)
     table.add_row("frame mAP@0.5", f"{result.mean_ap:.4f}")

@@ -100,7 +100,7 @@ class AvaKeyframeClips(Dataset):
             "labels": torch.zeros(0, len(self.class_index)),
             "video_id": -1,
             "video_name": "",
-            "timestamp": -1,
+            "clip_index": -1,
             "is_first": True,
             "valid": False,
             "captions": [""] * self.num_frames,
@@ -144,7 +144,7 @@ class AvaKeyframeClips(Dataset):
             else torch.zeros(0, len(self.class_index)),
             "video_id": self.video_index[video],
             "video_name": video,
-            "timestamp": timestamp,
+            "clip_index": timestamp,  # position in the video: the keyframe second (AVA)
             "is_first": self.videos[self.video_index[video]][0] == index,
             "valid": True,
             "captions": self.captions.captions(video, frame_ids),
@@ -174,7 +174,7 @@ def collate_keyframes(items: list[dict[str, Any]]) -> dict[str, Any]:
         "box_mask": box_mask,  # [B, N]
         "video_id": torch.tensor([item["video_id"] for item in items]),
         "video_name": [item["video_name"] for item in items],
-        "timestamp": torch.tensor([item["timestamp"] for item in items]),
+        "clip_index": torch.tensor([item["clip_index"] for item in items]),  # [B] seconds
         "is_first": torch.tensor([item["is_first"] for item in items]),
         "valid": torch.tensor([item["valid"] for item in items]),
         "captions": [item["captions"] for item in items],  # B x T strings

@@ -20,8 +20,7 @@ from tinymem.memory.encoders import TextEncoder, pad_region_tokens
 from tinymem.memory.plan import MemorySpec, parse_memory_spec
 from tinymem.metrics.ava_map import FrameMAP, evaluate_ava_files
 from tinymem.models.heads import RoIHead
-from tinymem.models.mvit import MViTBackbone
-from tinymem.models.tinymem import DetectionOutput, TinyMemDetector
+from tinymem.models.tinymem import DetectionOutput, TinyMemDetector, build_backbone
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ class DetectionModule(pl.LightningModule):
         self.output_dir = Path(output_dir)
         self.class_ids = list(class_ids)
 
-        net = MViTBackbone(**backbone)
+        net = build_backbone(backbone)
         self.spec: MemorySpec = parse_memory_spec(memory, depth=len(net.blocks))
         self.text_encoder = (
             TextEncoder(**memory["text_encoder"]) if "text" in self.spec.types else None
@@ -146,7 +145,7 @@ class DetectionModule(pl.LightningModule):
                 self._detections.append(
                     Detection(
                         video_id=batch["video_name"][row],
-                        timestamp=int(batch["timestamp"][row]),
+                        timestamp=int(batch["clip_index"][row]),
                         box=box,  # type: ignore[arg-type]
                         action_id=class_id,
                         score=float(scores[row, col, k]),

@@ -88,7 +88,10 @@ class MemoryReadout(nn.Module):
         return MemoryKV(key=key, value=value, mask=mask, distance=distance)
 
     def rel_pos(self, q: Tensor, q_thw: tuple[int, int, int], distance: Tensor) -> Tensor:
-        """Temporal relative-position logits between non-class queries and memory tokens."""
+        """Temporal relative-position logits [B, heads, THW, M] for grid queries [B, heads, THW, d].
+
+        Only the queries on the T x H x W grid are given (no class or other prefix tokens).
+        """
         batch, heads, _, head_dim = q.shape
         q_t, q_h, q_w = q_thw
         if q_t != self.rel_pos_mem.shape[1]:
@@ -96,7 +99,7 @@ class MemoryReadout(nn.Module):
                 f"memory readout was built for {self.rel_pos_mem.shape[1]} query time steps, "
                 f"got {q_t}; build the model with the clip length used at run time"
             )
-        r_q = q[:, :, 1:].reshape(batch, heads, q_t, q_h * q_w, head_dim)
+        r_q = q.reshape(batch, heads, q_t, q_h * q_w, head_dim)
         table = self.rel_pos_mem[distance - 1]  # [M, q_t, head_dim]
         rel = torch.einsum("bhtnc,mtc->bhtnm", r_q, table)  # [B, heads, q_t, HW, M]
         return rel.reshape(batch, heads, q_t * q_h * q_w, -1)

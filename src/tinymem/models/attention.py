@@ -71,7 +71,7 @@ class MemoryAttention(MultiscaleAttention):
     ) -> tuple[Tensor, Tensor]:
         assert self.memory_readout is not None
         attn_mem = torch.matmul(self.scaler * q, memory.key.transpose(2, 3))  # [B, heads, Nq, M]
-        attn_mem[:, :, 1:] += self.memory_readout.rel_pos(q, thw, memory.distance)
+        attn_mem[:, :, 1:] += self.memory_readout.rel_pos(q[:, :, 1:], thw, memory.distance)
         # Rolling mask: memory of another video (or missing) is removed from the softmax.
         attn_mem = attn_mem.masked_fill(~memory.mask[:, None, None, :], float("-inf"))
         return torch.cat([attn_mem, attn], dim=-1), torch.cat([memory.value, v], dim=2)

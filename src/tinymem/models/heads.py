@@ -27,13 +27,16 @@ class RoIHead(nn.Module):
         box_mask: Tensor,
         input_size: tuple[int, int],
     ) -> tuple[Tensor, Tensor]:
-        """Classify boxes ([B, N, 4] normalised x1y1x2y2, [B, N] mask) on tokens [B, 1+THW, C].
+        """Classify boxes ([B, N, 4] normalised x1y1x2y2, [B, N] mask) on tokens [B, P+THW, C].
+
+        The last T*H*W tokens are the grid; any P prefix tokens (class, region) are ignored.
 
         Returns logits [B, N, K] and RoI features [B, N, C] (zeros where the mask is False).
         """
         batch, num_boxes, _ = boxes.shape
         t, h, w = thw
-        feat = tokens[:, 1:].transpose(1, 2).reshape(batch, -1, t, h, w).mean(dim=2)  # [B, C, H, W]
+        grid = tokens[:, tokens.shape[1] - t * h * w :]  # [B, THW, C]
+        feat = grid.transpose(1, 2).reshape(batch, -1, t, h, w).mean(dim=2)  # [B, C, H, W]
         height, width = input_size
         scale = boxes.new_tensor([width, height, width, height])
         pixel_boxes = boxes * scale  # [B, N, 4] in input pixels

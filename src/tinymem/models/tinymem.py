@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -11,6 +12,20 @@ from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import MemorySpec
 from tinymem.models.heads import RoIHead
 from tinymem.models.mvit import MViTBackbone
+
+# Backbones by `model.backbone.arch`. A backbone has `blocks`, `out_dim`,
+# `attach_memory(index, in_dim, kernel, stride, groups, max_distance)` and
+# `forward(video, memory: {block: MemoryRead}) -> (tokens [B, P+T*H*W, C], (T, H, W))`.
+BACKBONES: dict[str, type[nn.Module]] = {"mvit": MViTBackbone}
+
+
+def build_backbone(cfg: Mapping[str, Any]) -> nn.Module:
+    """Build the backbone named by `cfg["arch"]` from the rest of `cfg`."""
+    kwargs = dict(cfg)
+    arch = kwargs.pop("arch", "mvit")
+    if arch not in BACKBONES:
+        raise ValueError(f"model.backbone.arch: expected one of {sorted(BACKBONES)}, got {arch!r}")
+    return BACKBONES[arch](**kwargs)
 
 
 @dataclass
@@ -30,7 +45,7 @@ class TinyMemDetector(nn.Module):
 
     def __init__(
         self,
-        backbone: MViTBackbone,
+        backbone: nn.Module,
         head: RoIHead,
         spec: MemorySpec,
         memory_dims: Mapping[str, int],
