@@ -56,7 +56,8 @@ def test_no_memory_backbone_equals_torchvision_bit_exactly() -> None:
     assert set(missing.missing_keys) == {"head.1.weight", "head.1.bias"}
     assert not missing.unexpected_keys
     clip = torch.randn(2, 3, 4, 64, 64)
-    tokens, thw = ours(clip)
+    out = ours(clip)
+    tokens, thw = out.tokens, out.thw
     reference.head = nn.Identity()
     with torch.no_grad():
         assert torch.equal(tokens[:, 0], reference(clip))  # normalised class token
@@ -73,11 +74,11 @@ def test_memory_changes_only_the_blocks_that_read_it() -> None:
     cache.begin_step(torch.tensor([0]), torch.tensor([False]))
     clip = torch.randn(1, 3, 4, 64, 64)
     with torch.no_grad():
-        plain, _ = net(clip)
-        with_memory, _ = net(clip, {2: cache.read(length=2, stride=1)})
+        plain = net(clip).tokens
+        with_memory = net(clip, {2: cache.read(length=2, stride=1)}).tokens
         masked = cache.read(length=2, stride=1)
         masked.mask[:] = False
-        all_masked, _ = net(clip, {2: masked})
+        all_masked = net(clip, {2: masked}).tokens
     assert not torch.allclose(plain, with_memory)
     assert torch.equal(plain, all_masked)  # fully masked memory is removed, not zeroed in
 

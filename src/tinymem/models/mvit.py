@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 
 from torch import Tensor, nn
@@ -15,6 +16,15 @@ from tinymem.models.attention import MemoryBlock
 LAYER_NORM_EPS = 1e-6
 SPATIAL_POOL_STRIDE = (1, 2, 2)  # q stride at a stage start: halve H and W
 POOL_KERNEL = (3, 3, 3)
+
+
+@dataclass
+class BackboneOutput:
+    """What a backbone returns for one clip."""
+
+    tokens: Tensor  # [B, P + T*H*W, C] normalised: P prefix tokens (class, global), then the grid
+    thw: tuple[int, int, int]  # the grid (T, H, W) of the last block
+    captured: dict[int, Tensor] = field(default_factory=dict)  # block -> [B, G, C] global tokens
 
 
 def block_setting(
@@ -58,8 +68,8 @@ def block_setting(
 class MViTBackbone(MViT):
     """torchvision's MViTv2 (module names kept, classifier removed) whose blocks read memory.
 
-    `forward(video, memory)` returns the normalised tokens ([B, 1+T'H'W', C]) and their grid.
-    Memory readouts are attached per block with `attach_memory`.
+    `forward(video, memory)` returns a `BackboneOutput` (normalised tokens [B, 1+T'H'W', C] and
+    their grid). Memory readouts are attached per block with `attach_memory`.
     """
 
     def __init__(
@@ -123,7 +133,7 @@ class MViTBackbone(MViT):
 
     def forward(  # type: ignore[override]
         self, video: Tensor, memory: Mapping[int, MemoryRead] | None = None
-    ) -> tuple[Tensor, tuple[int, int, int]]:
+    ) -> BackboneOutput:
         """Encode a clip [B, 3, T, H, W] reading `memory[block]` where given."""
         x = self.conv_proj(video)  # [B, C, T', H', W']
         x = x.flatten(2).transpose(1, 2)  # [B, T'H'W', C]
@@ -134,4 +144,4 @@ class MViTBackbone(MViT):
             read = memory.get(index)
             kv = block.attn.memory_readout(read) if read is not None else None
             x, thw = block(x, thw, kv)
-        return self.norm(x), thw
+        return BackboneOutput(tokens=self.norm(x), thw=thw)

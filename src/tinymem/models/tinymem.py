@@ -15,7 +15,7 @@ from tinymem.models.mvit import MViTBackbone
 
 # Backbones by `model.backbone.arch`. A backbone has `blocks`, `out_dim`,
 # `attach_memory(index, in_dim, kernel, stride, groups, max_distance)` and
-# `forward(video, memory: {block: MemoryRead}) -> (tokens [B, P+T*H*W, C], (T, H, W))`.
+# `forward(video, memory: {block: MemoryRead}) -> BackboneOutput`.
 BACKBONES: dict[str, type[nn.Module]] = {"mvit": MViTBackbone}
 
 
@@ -76,6 +76,8 @@ class TinyMemDetector(nn.Module):
         per_block = {}
         if memory:
             per_block = {index: memory[kind] for index, kind in self.layer_types.items()}
-        tokens, thw = self.backbone(video, per_block)
-        logits, features = self.head(tokens, thw, boxes, box_mask, tuple(video.shape[-2:]))
+        encoded = self.backbone(video, per_block)
+        logits, features = self.head(
+            encoded.tokens, encoded.thw, boxes, box_mask, tuple(video.shape[-2:])
+        )
         return DetectionOutput(logits=logits, box_features=features)
