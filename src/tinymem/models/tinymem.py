@@ -12,11 +12,12 @@ from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import MemorySpec
 from tinymem.models.heads import RoIHead
 from tinymem.models.mvit import MViTBackbone
+from tinymem.models.vit import VideoViT
 
 # Backbones by `model.backbone.arch`. A backbone has `blocks`, `out_dim`,
 # `attach_memory(index, in_dim, kernel, stride, groups, max_distance)` and
 # `forward(video, memory: {block: MemoryRead}) -> BackboneOutput`.
-BACKBONES: dict[str, type[nn.Module]] = {"mvit": MViTBackbone}
+BACKBONES: dict[str, type[nn.Module]] = {"mvit": MViTBackbone, "vit": VideoViT}
 
 
 def build_backbone(cfg: Mapping[str, Any]) -> nn.Module:
