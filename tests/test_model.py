@@ -26,23 +26,22 @@ def test_block_setting_reproduces_mvit_v2_s_table() -> None:
     assert ours[14].stride_kv == [1, 1, 1] and ours[14].stride_q == [1, 2, 2]
 
 
+MVIT16 = dict(TINY, depth=16, embed_dim=96, stage_starts=[1, 3, 14], kv_stride=[1, 8, 8])
+
+
 def test_mvit16_state_dict_loads_torchvision_weights_by_name() -> None:
     with torch.device("meta"):
         reference = mvit_v2_s()
-        ours = MViTBackbone(
-            num_frames=16,
-            crop_size=224,
-            **dict(TINY, depth=16, embed_dim=96, stage_starts=[1, 3, 14], kv_stride=[1, 8, 8]),
-        )
-    theirs = {k: v.shape for k, v in reference.state_dict().items() if not k.startswith("head")}
-    mine = {k: v.shape for k, v in ours.state_dict().items()}
-    assert mine == theirs
+        ours = MViTBackbone(num_frames=16, crop_size=224, num_classes=400, **MVIT16)
+        headless = MViTBackbone(num_frames=16, crop_size=224, **MVIT16)
+    theirs = {k: v.shape for k, v in reference.state_dict().items()}
+    assert {k: v.shape for k, v in ours.state_dict().items()} == theirs
+    mine = {k: v.shape for k, v in headless.state_dict().items()}
+    assert mine == {k: v for k, v in theirs.items() if not k.startswith("head")}
 
 
-def test_no_memory_backbone_equals_torchvision_bit_exactly() -> None:
-    torch.manual_seed(0)
-    ours = MViTBackbone(num_frames=4, crop_size=64, **TINY).eval()
-    reference = MViT(
+def _torchvision_twin(ours: MViTBackbone, num_classes: int) -> MViT:
+    return MViT(
         spatial_size=(64, 64),
         temporal_size=4,
         block_setting=ours.block_setting,
@@ -50,23 +49,41 @@ def test_no_memory_backbone_equals_torchvision_bit_exactly() -> None:
         residual_with_cls_embed=False,
         rel_pos_embed=True,
         proj_after_attn=True,
+        num_classes=num_classes,
         norm_layer=partial(nn.LayerNorm, eps=1e-6),
     ).eval()
-    missing = reference.load_state_dict(ours.state_dict(), strict=False)
-    assert set(missing.missing_keys) == {"head.1.weight", "head.1.bias"}
-    assert not missing.unexpected_keys
-    clip = torch.randn(2, 3, 4, 64, 64)
-    out = ours(clip)
-    tokens, thw = out.tokens, out.thw
-    reference.head = nn.Identity()
-    with torch.no_grad():
-        assert torch.equal(tokens[:, 0], reference(clip))  # normalised class token
-    assert thw == (2, 8, 8)
 
 
-def test_memory_changes_only_the_blocks_that_read_it() -> None:
+def test_no_memory_backbone_equals_torchvision_bit_exactly() -> None:
     torch.manual_seed(0)
-    net = MViTBackbone(num_frames=4, crop_size=64, **TINY).eval()
+    ours = MViTBackbone(num_frames=4, crop_size=64, attention="eager", num_classes=7, **TINY)
+    reference = _torchvision_twin(ours, num_classes=7)
+    ours.load_state_dict(reference.state_dict(), strict=True)  # torchvision's names, all keys
+    clip = torch.randn(2, 3, 4, 64, 64)
+    with torch.no_grad():
+        out = ours.eval()(clip)
+        expected = reference(clip)
+        reference.head = nn.Identity()
+        assert torch.equal(out.tokens[:, 0], reference(clip))  # normalised class token
+    assert torch.equal(out.logits, expected)
+    assert out.thw == (2, 8, 8)
+
+
+def test_sdpa_backbone_matches_torchvision_within_1e_5() -> None:
+    torch.manual_seed(0)
+    ours = MViTBackbone(num_frames=4, crop_size=64, attention="sdpa", num_classes=7, **TINY)
+    reference = _torchvision_twin(ours, num_classes=7)
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    clip = torch.randn(2, 3, 4, 64, 64)
+    with torch.no_grad():
+        diff = (ours.eval()(clip).logits - reference(clip)).abs().max()
+    assert diff <= 1e-5
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa"])
+def test_memory_changes_only_the_blocks_that_read_it(attention: str) -> None:
+    torch.manual_seed(0)
+    net = MViTBackbone(num_frames=4, crop_size=64, attention=attention, **TINY).eval()
     net.attach_memory(2, in_dim=16, kernel=3, stride=2, groups=1, max_distance=2)
     cache = FifoCache(capacity=2, num_tokens=4, dim=16)
     cache.begin_step(torch.tensor([0]), torch.tensor([True]))
@@ -80,7 +97,11 @@ def test_memory_changes_only_the_blocks_that_read_it() -> None:
         masked.mask[:] = False
         all_masked = net(clip, {2: masked}).tokens
     assert not torch.allclose(plain, with_memory)
-    assert torch.equal(plain, all_masked)  # fully masked memory is removed, not zeroed in
+    # fully masked memory is removed, not zeroed in (exactly so on torchvision's op order)
+    if attention == "eager":
+        assert torch.equal(plain, all_masked)
+    else:
+        torch.testing.assert_close(plain, all_masked, rtol=0, atol=1e-5)
 
 
 def test_roi_head_shapes_and_mask() -> None:
@@ -100,3 +121,22 @@ def test_readout_rejects_other_clip_length(frames: int) -> None:
     readout = net.blocks[0].attn.memory_readout
     with pytest.raises(ValueError, match="query time steps"):
         readout.rel_pos(torch.zeros(1, 1, 3 * 4, 32), (3, 2, 2), torch.tensor([1]))
+
+
+@pytest.mark.slow
+def test_full_size_mvit16_equals_torchvision_mvit_v2_s() -> None:
+    torch.manual_seed(0)
+    reference = mvit_v2_s().eval()
+    clip = torch.randn(1, 3, 16, 224, 224)
+    with torch.no_grad():
+        expected = reference(clip)
+        for attention in ("eager", "sdpa"):
+            ours = MViTBackbone(
+                num_frames=16, crop_size=224, num_classes=400, attention=attention, **MVIT16
+            )
+            ours.load_state_dict(reference.state_dict(), strict=True)
+            logits = ours.eval()(clip).logits
+            if attention == "eager":
+                assert torch.equal(logits, expected)
+            else:
+                assert (logits - expected).abs().max() <= 1e-5

@@ -1,26 +1,42 @@
-"""`python -m tinymem.bench`: memory tokens and streaming-step latency per memory kind.
+"""`python -m tinymem.bench [memory|backbone] [--repeats N] [overrides]`: efficiency tables.
 
-Measures, for each memory kind on one model config, the memory keys each memory block attends
-to (after the readout's compression) and the wall time of a streamed inference step with a full
-cache. Run with `model=mvit16 data=ava` (and a GPU) for paper-scale numbers; the default is the
-demo's tiny model on the CPU.
+`memory` (the default table) measures, for each memory kind on one model config, the memory keys
+each memory block attends to (after the readout's compression) and the wall time of a streamed
+inference step with a full cache. Run with `model=mvit16 data=ava` (and a GPU) for paper-scale
+numbers; the default is the demo's tiny model on the CPU.
+
+`backbone` times one clip (batch 1, float32) through the MViT backbone with torchvision's
+classifier, forward and forward+backward, for tinymem's `MViTBackbone` and torchvision's `MViT`
+built with the same block table (for the default `model=mvit16` at 16x224x224 that is
+`torchvision.models.video.mvit_v2_s`) and the same weights, alternating the two in each
+repetition, and prints the medians and their ratio.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 from rich.console import Console
 from rich.table import Table
+from torch import nn
+from torchvision.models.video.mvit import MViT
 
 from tinymem.config import compose_config
 from tinymem.lit.detection import DetectionModule
 from tinymem.memory.plan import KINDS
+from tinymem.models.mvit import LAYER_NORM_EPS, MViTBackbone
+from tinymem.models.tinymem import build_backbone
 
 WARMUP_STEPS = 2
+TABLES = ("memory", "backbone")
+BACKBONE_REPEATS = 3  # a full-size MViTv2-S pass takes seconds on a small CPU
+KINETICS_CLASSES = 400
+# The backbone table's default clip: model=mvit16 at 16x224x224 (torchvision's mvit_v2_s).
+BACKBONE_DEFAULTS = ("model=mvit16", "model.backbone.num_frames=16", "model.backbone.crop_size=224")
 
 
 def _batch(batch: int, frames: int, size: int, step: int, device: torch.device) -> dict:
@@ -71,12 +87,110 @@ def measure(kind: str, overrides: Sequence[str], steps: int, device: torch.devic
     }
 
 
+def torchvision_reference(net: MViTBackbone, drop_path: float) -> MViT:
+    """torchvision's `MViT` with the block table, clip size and classifier of `net`."""
+    _, frames, size, _ = net.input_shape
+    return MViT(
+        spatial_size=(size, size),
+        temporal_size=frames,
+        block_setting=net.block_setting,
+        residual_pool=True,
+        residual_with_cls_embed=False,
+        rel_pos_embed=True,
+        proj_after_attn=True,
+        stochastic_depth_prob=drop_path,
+        num_classes=net.num_classes or KINETICS_CLASSES,
+        norm_layer=partial(nn.LayerNorm, eps=LAYER_NORM_EPS),
+    )
+
+
+def _seconds(step: Callable[[], None], device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def measure_backbone(overrides: Sequence[str], repeats: int, device: torch.device) -> dict:
+    """Median forward and forward+backward seconds per clip: tinymem vs torchvision MViT."""
+    cfg = compose_config("train", [*BACKBONE_DEFAULTS, *overrides])
+    backbone_cfg = dict(cfg.model.backbone, num_classes=KINETICS_CLASSES, pretrained=None)
+    ours = build_backbone(backbone_cfg)
+    theirs = torchvision_reference(ours, float(backbone_cfg.get("drop_path", 0.0)))
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    ours, theirs = ours.to(device), theirs.to(device)
+    clip = torch.randn(1, *ours.input_shape, device=device)
+    models: dict[str, Callable[[], torch.Tensor]] = {
+        "tinymem": lambda: ours(clip).logits,
+        "torchvision": lambda: theirs(clip),
+    }
+    pair = nn.ModuleList([ours, theirs])
+    with torch.no_grad():
+        pair.eval()
+        max_diff = float((models["tinymem"]() - models["torchvision"]()).abs().max())  # warm-up
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(repeats):
+        for name, run in models.items():  # alternate, so drift hits both alike
+            pair.eval()
+            with torch.no_grad():
+                times.setdefault(("forward", name), []).append(_seconds(run, device))
+            pair.train()
+            times.setdefault(("forward+backward", name), []).append(
+                _seconds(lambda run=run: run().sum().backward(), device)
+            )
+            pair.zero_grad(set_to_none=True)
+    medians = {key: statistics.median(values) for key, values in times.items()}
+    return {
+        "clip": list(clip.shape),
+        "max_abs_logit_diff": max_diff,
+        "rows": {
+            mode: (medians[(mode, "tinymem")], medians[(mode, "torchvision")])
+            for mode in ("forward", "forward+backward")
+        },
+    }
+
+
+def backbone_table(overrides: Sequence[str], repeats: int, device: torch.device) -> Table:
+    """The backbone speed table (ratio < 1 means tinymem is faster)."""
+    result = measure_backbone(overrides, repeats, device)
+    table = Table(
+        title=(
+            f"tinymem.bench backbone on {device.type} ({torch.get_num_threads()} threads): "
+            f"clip {result['clip']}, float32, median of {repeats}; "
+            f"max |logit diff| {result['max_abs_logit_diff']:.1e}"
+        )
+    )
+    for column in ("pass", "tinymem s/clip", "torchvision s/clip", "ratio tinymem/torchvision"):
+        table.add_column(column)
+    for mode, (ours, theirs) in result["rows"].items():
+        table.add_row(mode, f"{ours:.3f}", f"{theirs:.3f}", f"{ours / theirs:.3f}")
+    return table
+
+
+def _split_args(args: list[str]) -> tuple[str, int, list[str]]:
+    table = args.pop(0) if args and args[0] in TABLES else TABLES[0]
+    repeats = BACKBONE_REPEATS
+    if "--repeats" in args:
+        at = args.index("--repeats")
+        if at + 1 >= len(args) or not args[at + 1].isdigit() or int(args[at + 1]) < 1:
+            raise SystemExit("--repeats: expected a positive integer")
+        repeats = int(args[at + 1])
+        del args[at : at + 2]
+    return table, repeats, args
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Print the table; extra arguments are Hydra overrides (e.g. model=mvit16)."""
+    """Print a table (`memory` or `backbone`); other arguments are Hydra overrides."""
     import sys
 
-    overrides = list(sys.argv[1:] if argv is None else argv)
+    table_name, repeats, overrides = _split_args(list(sys.argv[1:] if argv is None else argv))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if table_name == "backbone":
+        Console().print(backbone_table(overrides, repeats, device))
+        return
     table = Table(title=f"tinymem.bench on {device.type} ({' '.join(overrides) or 'demo config'})")
     for column in ("memory", "plan", "memory keys per memory block", "step ms (median)"):
         table.add_column(column)

@@ -49,6 +49,7 @@ class DetectionModule(pl.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         eval_files: Mapping[str, str | None] | None = None,
         output_dir: str = ".",
+        compile: bool = False,
     ) -> None:
         super().__init__()
         backbone, head, memory = _plain(backbone), _plain(head), _plain(memory)
@@ -62,6 +63,8 @@ class DetectionModule(pl.LightningModule):
         self.class_ids = list(class_ids)
 
         net = build_backbone(backbone)
+        if compile:
+            net.compile()  # in place: parameter names (and checkpoints) are unchanged
         self.spec: MemorySpec = parse_memory_spec(memory, depth=len(net.blocks))
         self.text_encoder = (
             TextEncoder(**memory["text_encoder"]) if "text" in self.spec.types else None

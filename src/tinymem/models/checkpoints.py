@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -62,3 +63,55 @@ def load_strict(module: nn.Module, state_dict: Mapping[str, Tensor], source: str
             f"{source} does not fit {type(module).__name__}: " + "; ".join(problems)
         )
     module.load_state_dict(state_dict, strict=True)
+
+
+# SlowFast / MeMViT MViTv2 key names -> tinymem's (= torchvision's) names, applied in order.
+SLOWFAST_MVIT_RENAMES = (
+    (re.compile(r"^patch_embed\.proj\."), "conv_proj."),
+    (re.compile(r"^cls_token$"), "pos_encoding.class_token"),
+    (re.compile(r"\.attn\.proj\."), ".attn.project.0."),
+    (re.compile(r"\.attn\.pool_([qkv])\.weight$"), r".attn.pool_\1.pool.weight"),
+    (re.compile(r"\.attn\.norm_([qkv])\."), r".attn.pool_\1.norm_act.0."),
+    (re.compile(r"\.mlp\.fc1\."), ".mlp.0."),
+    (re.compile(r"\.mlp\.fc2\."), ".mlp.3."),
+    (re.compile(r"^(blocks\.\d+)\.proj\."), r"\1.project."),
+    (re.compile(r"^head\.projection\."), "head.1."),
+)
+# MeMViT's own memory modules (compression, memory rel-pos tables, box blocks).
+MEMVIT_MEMORY_KEY = re.compile(
+    r"^box_blocks\.|\.attn\.(norm_)?compress_[kv]\.|\.attn\.rel_pos_mem_[thw]$"
+)
+
+
+def is_slowfast_mvit(state_dict: Mapping[str, Tensor]) -> bool:
+    """Whether a state dict uses SlowFast/MeMViT MViT key names (`patch_embed.proj`, ...)."""
+    return "patch_embed.proj.weight" in state_dict
+
+
+def memvit_memory_keys(state_dict: Mapping[str, Tensor]) -> list[str]:
+    """Keys of MeMViT's dense-memory modules, which have no counterpart in tinymem."""
+    return sorted(k for k in state_dict if MEMVIT_MEMORY_KEY.search(k))
+
+
+def convert_slowfast_mvit(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Rename a SlowFast/MeMViT MViTv2 state dict to tinymem's MViT backbone names.
+
+    Mapping (SlowFast -> tinymem): `patch_embed.proj` -> `conv_proj`; `cls_token` [1, 1, C] ->
+    `pos_encoding.class_token` [C]; per block `attn.proj` -> `attn.project.0`,
+    `attn.pool_{q,k,v}` -> `attn.pool_{q,k,v}.pool`, `attn.norm_{q,k,v}` ->
+    `attn.pool_{q,k,v}.norm_act.0`, `mlp.fc1`/`mlp.fc2` -> `mlp.0`/`mlp.3`, `proj` -> `project`;
+    `head.projection` -> `head.1`. `attn.qkv`, `attn.q/k/v` (pool-first), `attn.rel_pos_{h,w,t}`,
+    `norm1`, `norm2` and `norm` keep their names. Any other key is passed through unchanged, so
+    a strict load lists it.
+    """
+    converted = {}
+    for key, value in state_dict.items():
+        new = key
+        for pattern, replacement in SLOWFAST_MVIT_RENAMES:
+            new = pattern.sub(replacement, new)
+        if new == "pos_encoding.class_token":
+            value = value.reshape(-1)  # [1, 1, C] -> [C]
+        if new in converted:
+            raise CheckpointError(f"SlowFast keys map twice onto {new!r} (from {key!r})")
+        converted[new] = value
+    return converted

@@ -1,21 +1,43 @@
-"""MViTv2 video backbone (torchvision's modules) with per-block memory hooks."""
+"""MViTv2 video backbone (torchvision's module names) with memory hooks and global tokens."""
 
 from __future__ import annotations
 
+import logging
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
+from urllib.error import URLError
+from urllib.parse import urlparse
 
+import torch
 from torch import Tensor, nn
-from torchvision.models.video.mvit import MSBlockConfig, MViT
+from torch.utils.checkpoint import checkpoint
+from torchvision.models.video.mvit import MSBlockConfig, MViT, MViT_V2_S_Weights
 
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.readout import MemoryReadout
-from tinymem.models.attention import MemoryBlock
+from tinymem.models.attention import ATTENTION_IMPLS, MemoryBlock
+from tinymem.models.checkpoints import (
+    CheckpointError,
+    convert_slowfast_mvit,
+    is_slowfast_mvit,
+    load_strict,
+    memvit_memory_keys,
+    read_state_dict,
+)
+
+log = logging.getLogger(__name__)
 
 LAYER_NORM_EPS = 1e-6
 SPATIAL_POOL_STRIDE = (1, 2, 2)  # q stride at a stage start: halve H and W
 POOL_KERNEL = (3, 3, 3)
+GLOBAL_TOKEN_INIT_STD = 0.02
+KINETICS400 = "kinetics400"  # backbone.pretrained value for torchvision's published weights
+NETWORK_TIMEOUT_S = 10.0  # probe / socket timeout when the weights must be downloaded
+HTTPS_PORT = 443
+TORCHVISION_NUM_CLASSES = 400  # torchvision's default head, built (then dropped) when headless
 
 
 @dataclass
@@ -24,7 +46,8 @@ class BackboneOutput:
 
     tokens: Tensor  # [B, P + T*H*W, C] normalised: P prefix tokens (class, global), then the grid
     thw: tuple[int, int, int]  # the grid (T, H, W) of the last block
-    captured: dict[int, Tensor] = field(default_factory=dict)  # block -> [B, G, C] global tokens
+    captured: dict[int, Tensor] = field(default_factory=dict)  # block -> [B, G, C_block] raw
+    logits: Tensor | None = None  # [B, K] classifier output when the backbone has one
 
 
 def block_setting(
@@ -38,7 +61,7 @@ def block_setting(
 
     The kv stride is adaptive: it starts at `kv_stride` and is halved spatially (never below 1)
     at every stage start. `block_setting(16, 96, 1, [1, 3, 14], [1, 8, 8])` is torchvision's
-    `mvit_v2_s` table.
+    `mvit_v2_s` table; `block_setting(24, 96, 1, [2, 5, 21], [1, 8, 8])` is MViTv2-B.
     """
     configs = []
     dim, heads, kv = embed_dim, num_heads, list(kv_stride)
@@ -65,11 +88,53 @@ def block_setting(
     return configs
 
 
-class MViTBackbone(MViT):
-    """torchvision's MViTv2 (module names kept, classifier removed) whose blocks read memory.
+def kinetics400_state_dict() -> dict[str, Tensor]:
+    """torchvision's `MViT_V2_S_Weights.KINETICS400_V1` from the hub cache, else downloaded.
 
-    `forward(video, memory)` returns a `BackboneOutput` (normalised tokens [B, 1+T'H'W', C] and
-    their grid). Memory readouts are attached per block with `attach_memory`.
+    Without a cached copy and without network this fails at once (short connection probe)
+    with a message saying how to pass a local copy instead.
+    """
+    weights = MViT_V2_S_Weights.KINETICS400_V1
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
+    hint = (
+        f"download {weights.url} on a machine with network and pass "
+        f"model.backbone.pretrained=/path/to/{cached.name} (or copy it to {cached})"
+    )
+    if not cached.is_file():
+        host = urlparse(weights.url).hostname or ""
+        try:
+            socket.create_connection((host, HTTPS_PORT), timeout=NETWORK_TIMEOUT_S).close()
+        except OSError as err:
+            raise CheckpointError(
+                f"backbone.pretrained={KINETICS400}: {cached} is not cached and {host} cannot be "
+                f"reached ({err}); {hint}"
+            ) from err
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(NETWORK_TIMEOUT_S)
+    try:
+        return dict(weights.get_state_dict(progress=False, check_hash=True))
+    except (URLError, OSError) as err:
+        raise CheckpointError(
+            f"backbone.pretrained={KINETICS400}: download failed ({err}); {hint}"
+        ) from err
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+class MViTBackbone(MViT):
+    """MViTv2 with torchvision's module names whose blocks read memory.
+
+    `forward(video, memory, capture_blocks)` returns a `BackboneOutput`: normalised tokens
+    [B, P+T'H'W', C] (P = 1 class token + `num_global_tokens`), their grid, the global tokens
+    output by each block in `capture_blocks`, and classifier logits when `num_classes` is set
+    (torchvision's head: norm -> class token -> dropout -> linear, `head.1`). Memory readouts
+    are attached per block with `attach_memory`.
+
+    `pretrained` is None, "kinetics400" (torchvision's `MViT_V2_S_Weights.KINETICS400_V1`, for
+    the mvit16 layout at 16x224x224) or a local checkpoint in torchvision or SlowFast/MeMViT
+    format; loading is strict except that a checkpoint's classifier is dropped when the backbone
+    has none, MeMViT's own memory modules are dropped (TinyMem reads memory differently) and the
+    global tokens keep their initialisation when the checkpoint has none (all logged).
     """
 
     def __init__(
@@ -85,7 +150,30 @@ class MViTBackbone(MViT):
         patch_stride: Sequence[int] = (2, 4, 4),
         patch_padding: Sequence[int] = (1, 3, 3),
         drop_path: float = 0.0,
+        pool_first: bool = False,
+        attention: str = "sdpa",
+        num_global_tokens: int = 0,
+        num_classes: int | None = None,
+        head_dropout: float = 0.5,
+        checkpoint_activations: bool = False,
+        pretrained: str | None = None,
     ) -> None:
+        for name, size, stride in (
+            ("num_frames", num_frames, patch_stride[0]),
+            ("crop_size", crop_size, patch_stride[1]),
+        ):
+            if size % stride:
+                raise ValueError(
+                    f"model.backbone.{name}={size} is not divisible by the patch stride {stride}"
+                )
+        if attention not in ATTENTION_IMPLS:
+            raise ValueError(
+                f"model.backbone.attention: expected one of {ATTENTION_IMPLS}, got {attention!r}"
+            )
+        if num_global_tokens < 0:
+            raise ValueError(
+                f"model.backbone.num_global_tokens: expected >= 0, got {num_global_tokens}"
+            )
         setting = block_setting(depth, embed_dim, num_heads, stage_starts, kv_stride)
         super().__init__(
             spatial_size=(crop_size, crop_size),
@@ -95,17 +183,38 @@ class MViTBackbone(MViT):
             residual_with_cls_embed=False,
             rel_pos_embed=True,
             proj_after_attn=True,
+            dropout=head_dropout,
             stochastic_depth_prob=drop_path,
-            block=MemoryBlock,
+            num_classes=TORCHVISION_NUM_CLASSES if num_classes is None else num_classes,
+            block=partial(MemoryBlock, pool_first=pool_first, attention=attention),
             norm_layer=partial(nn.LayerNorm, eps=LAYER_NORM_EPS),
             patch_embed_kernel=tuple(patch_kernel),
             patch_embed_stride=tuple(patch_stride),
             patch_embed_padding=tuple(patch_padding),
         )
-        del self.head  # task heads live in tinymem.models.heads
+        if num_classes is None:
+            del self.head  # task heads live in tinymem.models.heads
+        else:
+            self.head[0].inplace = False  # the normalised tokens are returned too
+        self.num_classes = num_classes
         self.block_setting = setting
         self.out_dim = setting[-1].output_channels
         self.patch_stride = tuple(patch_stride)
+        self.input_shape = (3, num_frames, crop_size, crop_size)  # C, T, H, W of a clip
+        self.pool_first = pool_first
+        self.checkpoint_activations = checkpoint_activations
+        self.num_global_tokens = num_global_tokens
+        self.global_tokens: nn.Parameter | None = None
+        if num_global_tokens:
+            self.global_tokens = nn.Parameter(torch.zeros(num_global_tokens, embed_dim))
+            nn.init.trunc_normal_(self.global_tokens, std=GLOBAL_TOKEN_INIT_STD)
+        if pretrained is not None:
+            self.load_pretrained(pretrained)
+
+    @property
+    def num_prefix_tokens(self) -> int:
+        """Tokens before the grid: the class token and the global tokens."""
+        return 1 + self.num_global_tokens
 
     def token_grid(self, index: int) -> tuple[int, int, int]:
         """(T, H, W) of the query tokens that block `index` outputs."""
@@ -131,17 +240,87 @@ class MViTBackbone(MViT):
             query_time=self.pos_encoding.temporal_size,
         )
 
+    def load_pretrained(self, pretrained: str) -> None:
+        """Load "kinetics400" or a torchvision/SlowFast-format checkpoint file, strictly."""
+        if pretrained == KINETICS400:
+            state = kinetics400_state_dict()
+            source = f"backbone.pretrained={KINETICS400} (torchvision MViT_V2_S_Weights)"
+        else:
+            state = read_state_dict(pretrained)
+            source = f"backbone.pretrained={pretrained}"
+        if is_slowfast_mvit(state):
+            dropped = memvit_memory_keys(state)
+            if dropped:
+                log.warning("%s: MeMViT memory weights not used: %s", source, dropped)
+            state = convert_slowfast_mvit({k: v for k, v in state.items() if k not in dropped})
+        has_pool_first = any(k.endswith(".attn.q.weight") for k in state)
+        has_qkv = any(k.endswith(".attn.qkv.weight") for k in state)
+        if has_pool_first != self.pool_first and has_pool_first != has_qkv:
+            layout = "pool-first (attn.q/k/v)" if has_pool_first else "qkv-first (attn.qkv)"
+            raise CheckpointError(
+                f"{source} has the {layout} attention layout; build the backbone with "
+                f"model.backbone.pool_first={str(has_pool_first).lower()}"
+            )
+        if self.num_classes is None:
+            classifier = sorted(k for k in state if k.startswith("head."))
+            if classifier:
+                log.info("%s: classifier %s not used (backbone has none)", source, classifier)
+            state = {k: v for k, v in state.items() if not k.startswith("head.")}
+        if self.global_tokens is not None and "global_tokens" not in state:
+            log.info("%s: no global tokens in the checkpoint; they keep their init", source)
+            state["global_tokens"] = self.global_tokens.detach().clone()
+        load_strict(self, state, source)
+
+    def _check_input(self, video: Tensor) -> None:
+        channels, frames, height, width = self.input_shape
+        if video.dim() == len(self.input_shape) + 1 and tuple(video.shape[1:]) == self.input_shape:
+            return
+        note = ""
+        stride = self.patch_stride[0]
+        if video.dim() == len(self.input_shape) + 1 and video.shape[2] % stride:
+            note = f" (frames must be a multiple of the temporal patch stride {stride})"
+        raise ValueError(
+            f"MViT backbone input: expected a clip of shape [B, {channels}, {frames}, {height}, "
+            f"{width}] (built for num_frames={frames}, crop_size={height}), got "
+            f"{list(video.shape)}{note}"
+        )
+
     def forward(  # type: ignore[override]
-        self, video: Tensor, memory: Mapping[int, MemoryRead] | None = None
+        self,
+        video: Tensor,
+        memory: Mapping[int, MemoryRead] | None = None,
+        capture_blocks: Sequence[int] = (),
     ) -> BackboneOutput:
         """Encode a clip [B, 3, T, H, W] reading `memory[block]` where given."""
+        self._check_input(video)
+        capture = set(capture_blocks)
+        if capture and self.global_tokens is None:
+            raise ValueError(
+                "capture_blocks needs global tokens (model.backbone.num_global_tokens > 0)"
+            )
+        if not capture <= set(range(len(self.blocks))):
+            raise ValueError(
+                f"capture_blocks {sorted(capture)}: blocks are 0..{len(self.blocks) - 1}"
+            )
         x = self.conv_proj(video)  # [B, C, T', H', W']
         x = x.flatten(2).transpose(1, 2)  # [B, T'H'W', C]
         x = self.pos_encoding(x)  # [B, 1+T'H'W', C] (class token first)
+        if self.global_tokens is not None:
+            glob = self.global_tokens.expand(x.shape[0], -1, -1)  # [B, G, C]
+            x = torch.cat([x[:, :1], glob, x[:, 1:]], dim=1)  # [B, 1+G+T'H'W', C]
+        prefix = self.num_prefix_tokens
         thw = (self.pos_encoding.temporal_size,) + self.pos_encoding.spatial_size
         memory = memory or {}
+        captured = {}
         for index, block in enumerate(self.blocks):
             read = memory.get(index)
             kv = block.attn.memory_readout(read) if read is not None else None
-            x, thw = block(x, thw, kv)
-        return BackboneOutput(tokens=self.norm(x), thw=thw)
+            if self.checkpoint_activations and torch.is_grad_enabled():
+                x, thw = checkpoint(block, x, thw, kv, prefix, use_reentrant=False)
+            else:
+                x, thw = block(x, thw, kv, prefix)
+            if index in capture:
+                captured[index] = x[:, 1:prefix]  # [B, G, C_block]
+        tokens = self.norm(x)
+        logits = self.head(tokens[:, 0]) if self.num_classes is not None else None
+        return BackboneOutput(tokens=tokens, thw=thw, captured=captured, logits=logits)
