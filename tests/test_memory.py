@@ -195,3 +195,19 @@ def test_predict_step_adds_probabilities() -> None:
     assert out["scores"].shape == (2, 2, 3)
     assert ((out["scores"] > 0) & (out["scores"] < 1)).all()
     assert len(module.memories["predict"].caches["text"]) == 1  # the step was written
+
+
+def test_attention_box_head_is_selectable() -> None:
+    cfg = compose_config("train", ["model.head.kind=attention", "+model.head.num_heads=4"])
+    module = DetectionModule(
+        backbone=cfg.model.backbone, head=cfg.model.head, memory=cfg.memory, class_ids=[1, 2, 3]
+    ).eval()
+    assert type(module.model.head).__name__ == "AttentionRoIHead"
+    module._reset("val")
+    with torch.no_grad():
+        out = module.stream_step(_batch([1], [True], seed=0), "val")
+    assert out.logits.shape == (1, 2, 3)
+    with pytest.raises(ValueError, match="model.head.kind"):
+        DetectionModule(
+            backbone=cfg.model.backbone, head={"kind": "mlp"}, memory=cfg.memory, class_ids=[1]
+        )

@@ -19,12 +19,14 @@ from tinymem.memory.cache import StreamMemory
 from tinymem.memory.encoders import TextEncoder, pad_region_tokens
 from tinymem.memory.plan import MemorySpec, parse_memory_spec
 from tinymem.metrics.ava_map import FrameMAP, evaluate_ava_files
-from tinymem.models.heads import RoIHead
+from tinymem.models.heads import AttentionRoIHead, RoIHead
 from tinymem.models.tinymem import DetectionOutput, TinyMemDetector, build_backbone
 
 log = logging.getLogger(__name__)
 
 STAGES = ("train", "val", "test", "predict")
+# Box heads by `model.head.kind`.
+BOX_HEADS: dict[str, type[RoIHead]] = {"roi": RoIHead, "attention": AttentionRoIHead}
 
 
 def _plain(cfg: Any) -> Any:
@@ -72,9 +74,7 @@ class DetectionModule(pl.LightningModule):
         dims = {"region": net.out_dim}
         if self.text_encoder is not None:
             dims["text"] = self.text_encoder.dim
-        self.model = TinyMemDetector(
-            net, RoIHead(net.out_dim, len(self.class_ids), **head), self.spec, dims
-        )
+        self.model = TinyMemDetector(net, self._box_head(head, net.out_dim), self.spec, dims)
         self.num_frames = backbone["num_frames"]
         self._entry_shapes = {}
         if "text" in self.spec.types:
@@ -83,6 +83,13 @@ class DetectionModule(pl.LightningModule):
             self._entry_shapes["region"] = (self.spec.n_region, net.out_dim)
         self.memories = {stage: self._new_memory() for stage in STAGES}
         self._detections: list[Detection] = []
+
+    def _box_head(self, cfg: Mapping[str, Any], dim: int) -> RoIHead:
+        kwargs = dict(cfg)
+        kind = kwargs.pop("kind", "roi")
+        if kind not in BOX_HEADS:
+            raise ValueError(f"model.head.kind: expected one of {sorted(BOX_HEADS)}, got {kind!r}")
+        return BOX_HEADS[kind](dim, len(self.class_ids), **kwargs)
 
     def _new_memory(self) -> StreamMemory:
         return StreamMemory(self._entry_shapes, self.spec.length, self.spec.stride)
