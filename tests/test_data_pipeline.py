@@ -12,7 +12,7 @@ from tinymem.data.datamodule import AvaDataModule
 from tinymem.data.errors import DataFormatError
 
 
-def _datamodule(root: Path, batch_size: int = 3) -> AvaDataModule:
+def _datamodule(root: Path, batch_size: int = 3, **kwargs) -> AvaDataModule:
     return AvaDataModule(
         root=str(root),
         train_csv="annotations/train.csv",
@@ -28,6 +28,7 @@ def _datamodule(root: Path, batch_size: int = 3) -> AvaDataModule:
         video_start_sec=900,
         batch_size=batch_size,
         eval_batch_size=2,
+        **kwargs,
     )
 
 
@@ -123,3 +124,16 @@ def test_missing_captions_fall_back_and_are_counted(tiny_world: Path, tmp_path: 
     item = dataset[dataset.videos[dataset.video_index[victim.stem]][0]]
     assert item["captions"] == [""] * 4
     assert torch.is_tensor(item["video"])
+
+
+def test_caption_augmentation_applies_to_training_only(tiny_world: Path) -> None:
+    plain = _datamodule(tiny_world)
+    augmented = _datamodule(tiny_world, caption_augment={"p": 1.0, "max_edits": 2})
+    plain.setup()
+    augmented.setup()
+    torch.manual_seed(0)
+    for split in ("train", "val"):
+        stored = plain.datasets[split][0]["captions"]
+        captions = augmented.datasets[split][0]["captions"]
+        changed = [c != s for c, s in zip(captions, stored, strict=True)]
+        assert any(changed) if split == "train" else not any(changed)

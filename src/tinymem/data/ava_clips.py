@@ -17,6 +17,7 @@ from tinymem.data.ava import Keyframes
 from tinymem.data.errors import DataFormatError
 from tinymem.data.streaming import PAD_INDEX
 from tinymem.data.video import clip_frame_indices, probe_video, read_frames
+from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
 
 # SlowFast/MeMViT's Kinetics normalisation of RGB in [0, 1].
@@ -68,6 +69,7 @@ class AvaKeyframeClips(Dataset):
         video_start_sec: int,
         train: bool,
         boxes: Keyframes | None = None,
+        caption_augment: CaptionAugment | None = None,
     ) -> None:
         self.groundtruth = groundtruth
         self.video_dir = Path(video_dir)
@@ -78,6 +80,7 @@ class AvaKeyframeClips(Dataset):
         self.crop_size = crop_size
         self.video_start_sec = video_start_sec
         self.boxes = boxes
+        self.caption_augment = caption_augment
         self.transform = build_transform(train, crop_size)
         self.items = sorted(groundtruth)  # (video_id, timestamp), grouped by video, time order
         self.video_names = sorted({video for video, _ in self.items})
@@ -147,8 +150,14 @@ class AvaKeyframeClips(Dataset):
             "clip_index": timestamp,  # position in the video: the keyframe second (AVA)
             "is_first": self.videos[self.video_index[video]][0] == index,
             "valid": True,
-            "captions": self.captions.captions(video, frame_ids),
+            "captions": self._captions(video, frame_ids),
         }
+
+    def _captions(self, video: str, frame_ids: list[int]) -> list[str]:
+        captions = self.captions.captions(video, frame_ids)
+        if self.caption_augment is None:
+            return captions
+        return [self.caption_augment(c) for c in captions]
 
 
 def collate_keyframes(items: list[dict[str, Any]]) -> dict[str, Any]:

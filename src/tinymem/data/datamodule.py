@@ -14,6 +14,7 @@ from tinymem.data.ava import read_annotations, read_label_map, read_proposals
 from tinymem.data.ava_clips import AvaKeyframeClips, collate_keyframes
 from tinymem.data.streaming import StreamingBatchSampler
 from tinymem.data.synthetic import SyntheticSpec, ensure_synthetic
+from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class AvaDataModule(pl.LightningDataModule):
         proposal_min_score: float = 0.0,
         seed: int = 0,
         synthetic: Mapping[str, Any] | None = None,
+        caption_augment: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.root = Path(root)
@@ -71,6 +73,7 @@ class AvaDataModule(pl.LightningDataModule):
         self.proposal_min_score = proposal_min_score
         self.seed = seed
         self.synthetic = SyntheticSpec(**synthetic) if synthetic is not None else None
+        self.caption_augment = CaptionAugment(**caption_augment) if caption_augment else None
         self.datasets: dict[str, AvaKeyframeClips] = {}
         self.skipped: dict[str, int] = {}  # what was left out of the data, by reason
 
@@ -105,7 +108,9 @@ class AvaDataModule(pl.LightningDataModule):
             proposals, low = read_proposals(self.path("val_proposals"), self.proposal_min_score)
             self.skipped[f"proposals below score {self.proposal_min_score}"] = low
         common = dict(video_dir=self.video_dir, captions=captions, class_ids=class_ids, **self.cfg)
-        self.datasets["train"] = AvaKeyframeClips(train_gt, train=True, **common)
+        self.datasets["train"] = AvaKeyframeClips(
+            train_gt, train=True, caption_augment=self.caption_augment, **common
+        )
         self.datasets["val"] = AvaKeyframeClips(val_gt, train=False, boxes=proposals, **common)
         videos = {v for ds in self.datasets.values() for v in ds.video_names}
         no_captions = sorted(v for v in videos if not captions.path(v).is_file())
