@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 import pytest
 import torch
 from torch import nn
-from torchvision.models.video.mvit import MViT, mvit_v2_s
+from torchvision.models.video.mvit import mvit_v2_s
 
 from tinymem.memory.cache import FifoCache
 from tinymem.models.heads import RoIHead
-from tinymem.models.mvit import MViTBackbone, block_setting
+from tinymem.models.mvit import MViTBackbone, block_setting, torchvision_twin
 
 TINY = dict(depth=4, embed_dim=32, num_heads=1, stage_starts=[1], kv_stride=[1, 4, 4])
 
@@ -40,24 +38,10 @@ def test_mvit16_state_dict_loads_torchvision_weights_by_name() -> None:
     assert mine == {k: v for k, v in theirs.items() if not k.startswith("head")}
 
 
-def _torchvision_twin(ours: MViTBackbone, num_classes: int) -> MViT:
-    return MViT(
-        spatial_size=(64, 64),
-        temporal_size=4,
-        block_setting=ours.block_setting,
-        residual_pool=True,
-        residual_with_cls_embed=False,
-        rel_pos_embed=True,
-        proj_after_attn=True,
-        num_classes=num_classes,
-        norm_layer=partial(nn.LayerNorm, eps=1e-6),
-    ).eval()
-
-
 def test_no_memory_backbone_equals_torchvision_bit_exactly() -> None:
     torch.manual_seed(0)
     ours = MViTBackbone(num_frames=4, crop_size=64, attention="eager", num_classes=7, **TINY)
-    reference = _torchvision_twin(ours, num_classes=7)
+    reference = torchvision_twin(ours).eval()
     ours.load_state_dict(reference.state_dict(), strict=True)  # torchvision's names, all keys
     clip = torch.randn(2, 3, 4, 64, 64)
     with torch.no_grad():
@@ -72,7 +56,7 @@ def test_no_memory_backbone_equals_torchvision_bit_exactly() -> None:
 def test_sdpa_backbone_matches_torchvision_within_1e_5() -> None:
     torch.manual_seed(0)
     ours = MViTBackbone(num_frames=4, crop_size=64, attention="sdpa", num_classes=7, **TINY)
-    reference = _torchvision_twin(ours, num_classes=7)
+    reference = torchvision_twin(ours).eval()
     ours.load_state_dict(reference.state_dict(), strict=True)
     clip = torch.randn(2, 3, 4, 64, 64)
     with torch.no_grad():

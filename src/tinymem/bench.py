@@ -17,18 +17,16 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from functools import partial
 
 import torch
 from rich.console import Console
 from rich.table import Table
 from torch import nn
-from torchvision.models.video.mvit import MViT
 
 from tinymem.config import compose_config
 from tinymem.lit.detection import DetectionModule
 from tinymem.memory.plan import KINDS
-from tinymem.models.mvit import LAYER_NORM_EPS, MViTBackbone
+from tinymem.models.mvit import torchvision_twin
 from tinymem.models.tinymem import build_backbone
 
 WARMUP_STEPS = 2
@@ -87,23 +85,6 @@ def measure(kind: str, overrides: Sequence[str], steps: int, device: torch.devic
     }
 
 
-def torchvision_reference(net: MViTBackbone, drop_path: float) -> MViT:
-    """torchvision's `MViT` with the block table, clip size and classifier of `net`."""
-    _, frames, size, _ = net.input_shape
-    return MViT(
-        spatial_size=(size, size),
-        temporal_size=frames,
-        block_setting=net.block_setting,
-        residual_pool=True,
-        residual_with_cls_embed=False,
-        rel_pos_embed=True,
-        proj_after_attn=True,
-        stochastic_depth_prob=drop_path,
-        num_classes=net.num_classes or KINETICS_CLASSES,
-        norm_layer=partial(nn.LayerNorm, eps=LAYER_NORM_EPS),
-    )
-
-
 def _seconds(step: Callable[[], None], device: torch.device) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -119,7 +100,7 @@ def measure_backbone(overrides: Sequence[str], repeats: int, device: torch.devic
     cfg = compose_config("train", [*BACKBONE_DEFAULTS, *overrides])
     backbone_cfg = dict(cfg.model.backbone, num_classes=KINETICS_CLASSES, pretrained=None)
     ours = build_backbone(backbone_cfg)
-    theirs = torchvision_reference(ours, float(backbone_cfg.get("drop_path", 0.0)))
+    theirs = torchvision_twin(ours, float(backbone_cfg.get("drop_path", 0.0)))
     ours.load_state_dict(theirs.state_dict(), strict=True)
     ours, theirs = ours.to(device), theirs.to(device)
     clip = torch.randn(1, *ours.input_shape, device=device)

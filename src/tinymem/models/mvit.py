@@ -324,3 +324,20 @@ class MViTBackbone(MViT):
         tokens = self.norm(x)
         logits = self.head(tokens[:, 0]) if self.num_classes is not None else None
         return BackboneOutput(tokens=tokens, thw=thw, captured=captured, logits=logits)
+
+
+def torchvision_twin(net: MViTBackbone, drop_path: float = 0.0) -> MViT:
+    """torchvision's `MViT` with the block table, clip size and classifier of `net`."""
+    _, frames, size, _ = net.input_shape
+    return MViT(
+        spatial_size=(size, size),
+        temporal_size=frames,
+        block_setting=net.block_setting,
+        residual_pool=True,
+        residual_with_cls_embed=False,
+        rel_pos_embed=True,
+        proj_after_attn=True,
+        stochastic_depth_prob=drop_path,
+        num_classes=net.num_classes or TORCHVISION_NUM_CLASSES,
+        norm_layer=partial(nn.LayerNorm, eps=LAYER_NORM_EPS),
+    )
