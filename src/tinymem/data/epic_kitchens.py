@@ -1,0 +1,403 @@
+"""Epic-Kitchens-100 files and the per-segment clip dataset.
+
+Files (the public ``epic-kitchens-100-annotations`` release):
+
+- ``EPIC_100_train.csv`` / ``EPIC_100_validation.csv``: a header row naming the columns
+  ``narration_id, participant_id, video_id, narration_timestamp, start_timestamp,
+  stop_timestamp, start_frame, stop_frame, narration, verb, verb_class, noun, noun_class,
+  all_nouns, all_noun_classes`` (other columns, such as ``uid``, are ignored); timestamps
+  ``HH:mm:ss.SS`` (any number of fraction digits); frames 0-based; ``all_nouns`` and
+  ``all_noun_classes`` Python-style lists (``"['tap', 'cup']"``, ``"[0, 8]"``).
+- ``EPIC_100_video_info.csv``: ``video_id, duration, fps, resolution`` (``1920x1080``).
+
+Frames come from the public layout of the download scripts (``<participant>/rgb_frames/
+<video_id>/frame_%010d.jpg``, numbered from 1, as read by the EPIC SlowFast loader) or from the
+videos (``<participant>/videos/<video_id>.MP4``), decoded with PyAV.
+
+Bad input: a malformed row (column count, timestamp, integer, list, ``start_frame >
+stop_frame``, repeated ``narration_id``) or a class id outside ``[0, num_verbs)`` /
+``[0, num_nouns)`` raises DataFormatError naming the file and line.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from os import PathLike
+from typing import Any
+
+from torchvision.transforms import v2
+
+from tinymem.data.clip_dataset import IGNORE_LABEL, StreamedClipDataset
+from tinymem.data.errors import data_error
+from tinymem.data.frame_sources import FrameSource
+from tinymem.data.video import clip_frame_indices
+from tinymem.memory.caption_augment import CaptionAugment
+from tinymem.memory.captions import CaptionStore
+from tinymem.models.heads import EK100_NOUNS, EK100_VERBS
+
+PathType = str | PathLike[str]
+
+ANNOTATION_COLUMNS = (
+    "narration_id",
+    "participant_id",
+    "video_id",
+    "narration_timestamp",
+    "start_timestamp",
+    "stop_timestamp",
+    "start_frame",
+    "stop_frame",
+    "narration",
+    "verb",
+    "verb_class",
+    "noun",
+    "noun_class",
+    "all_nouns",
+    "all_noun_classes",
+)
+VIDEO_INFO_COLUMNS = ("video_id", "duration", "fps", "resolution")
+TIMESTAMP = re.compile(r"^(\d+):([0-5]\d):([0-5]\d(?:\.\d+)?)$")  # HH:mm:ss.SS
+SECONDS_PER_MINUTE = 60
+SECONDS_PER_HOUR = 3600
+SEGMENT_DECIMALS = 2  # start/stop timestamps are written HH:mm:ss.SS ...
+NARRATION_DECIMALS = 3  # ... narration timestamps HH:mm:ss.SSS, as in the release
+RESOLUTION = re.compile(r"^(\d+)x(\d+)$")
+LIST_EXAMPLES = {str: "['tap', 'cup']", int: "[0, 8]"}  # for error messages
+
+
+@dataclass(frozen=True)
+class EpicSegment:
+    """One annotated action segment (a row of EPIC_100_train/validation.csv)."""
+
+    narration_id: str
+    participant_id: str
+    video_id: str
+    narration_sec: float
+    start_sec: float
+    stop_sec: float
+    start_frame: int  # 0-based, inclusive
+    stop_frame: int
+    narration: str
+    verb: str
+    verb_class: int
+    noun: str
+    noun_class: int
+    all_nouns: tuple[str, ...]
+    all_noun_classes: tuple[int, ...]
+    line: int = 0  # line of the row in its file (1 is the header), 0 when built in code
+
+
+@dataclass(frozen=True)
+class EpicVideoInfo:
+    """A row of EPIC_100_video_info.csv."""
+
+    video_id: str
+    duration: float  # seconds
+    fps: float
+    width: int
+    height: int
+
+
+def parse_timestamp(text: str) -> float:
+    """Seconds of an ``HH:mm:ss.SS`` timestamp; ValueError when malformed."""
+    match = TIMESTAMP.match(text.strip())
+    if match is None:
+        raise ValueError(f"expected a timestamp HH:mm:ss.SS, got {text!r}")
+    hours, minutes, seconds = match.groups()
+    return int(hours) * SECONDS_PER_HOUR + int(minutes) * SECONDS_PER_MINUTE + float(seconds)
+
+
+def format_timestamp(seconds: float, decimals: int = SEGMENT_DECIMALS) -> str:
+    """``HH:mm:ss`` with ``decimals`` fraction digits (the release's format)."""
+    units = round(seconds * 10**decimals)  # whole 10**-decimals seconds
+    whole, fraction = divmod(units, 10**decimals)
+    hours, rest = divmod(whole, SECONDS_PER_HOUR)
+    minutes, secs = divmod(rest, SECONDS_PER_MINUTE)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{fraction:0{decimals}d}"
+
+
+def _dict_rows(path: PathType, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line, row) of each non-blank data row of a CSV whose header row names ``columns``."""
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        try:
+            header = [name.strip() for name in next(reader, [])]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise data_error(
+                    path,
+                    f"expected a header row with columns {list(columns)}, missing {missing}",
+                    1,
+                )
+            for fields in reader:
+                if not any(cell.strip() for cell in fields):
+                    continue
+                if len(fields) != len(header):
+                    raise data_error(
+                        path,
+                        f"expected {len(header)} columns as in the header, got {len(fields)}",
+                        reader.line_num,
+                    )
+                yield reader.line_num, {k: v.strip() for k, v in zip(header, fields, strict=True)}
+        except csv.Error as e:
+            raise data_error(path, f"expected CSV text ({e})", reader.line_num + 1) from None
+
+
+def _field_int(path: PathType, line: int, row: Mapping[str, str], key: str) -> int:
+    """An integer field, or DataFormatError naming it."""
+    try:
+        return int(row[key])
+    except ValueError:
+        raise data_error(path, f"expected an integer {key}, got {row[key]!r}", line) from None
+
+
+def _field_list(path: PathType, line: int, row: Mapping[str, str], key: str, kind: type) -> tuple:
+    """A Python-style list field of ``kind`` items (``"['a', 'b']"``, ``"[1, 2]"``)."""
+    example = LIST_EXAMPLES[kind]
+    expected = f"expected {key} as a list of {kind.__name__} like {example}"
+    try:
+        value = ast.literal_eval(row[key])
+    except (ValueError, SyntaxError):
+        raise data_error(path, f"{expected}, got {row[key]!r}", line) from None
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(v, kind) and not isinstance(v, bool) for v in value
+    ):
+        raise data_error(path, f"{expected}, got {row[key]!r}", line)
+    return tuple(value)
+
+
+def _check_class(path: PathType, line: int, key: str, value: int, count: int) -> None:
+    """Raise unless ``0 <= value < count``."""
+    if not 0 <= value < count:
+        raise data_error(path, f"expected {key} in [0, {count - 1}], got {value}", line)
+
+
+def _parse_segment(
+    path: PathType, line: int, row: Mapping[str, str], num_verbs: int, num_nouns: int
+) -> EpicSegment:
+    """Parse and check one annotation row."""
+    for key in ("narration_id", "participant_id", "video_id"):
+        if not row[key]:
+            raise data_error(path, f"expected a non-empty {key}", line)
+    times = {}
+    for key in ("narration_timestamp", "start_timestamp", "stop_timestamp"):
+        try:
+            times[key] = parse_timestamp(row[key])
+        except ValueError as e:
+            raise data_error(path, f"{key}: {e}", line) from None
+    start, stop = (_field_int(path, line, row, k) for k in ("start_frame", "stop_frame"))
+    if not 0 <= start <= stop:
+        raise data_error(
+            path, f"expected 0 <= start_frame <= stop_frame, got {start} and {stop}", line
+        )
+    if times["start_timestamp"] > times["stop_timestamp"]:
+        raise data_error(
+            path,
+            f"expected start_timestamp <= stop_timestamp, got {row['start_timestamp']} and "
+            f"{row['stop_timestamp']}",
+            line,
+        )
+    verb_class = _field_int(path, line, row, "verb_class")
+    noun_class = _field_int(path, line, row, "noun_class")
+    _check_class(path, line, "verb_class", verb_class, num_verbs)
+    _check_class(path, line, "noun_class", noun_class, num_nouns)
+    all_nouns = _field_list(path, line, row, "all_nouns", str)
+    all_noun_classes = _field_list(path, line, row, "all_noun_classes", int)
+    if len(all_nouns) != len(all_noun_classes):
+        raise data_error(
+            path,
+            f"expected all_nouns and all_noun_classes of equal length, got {len(all_nouns)} and "
+            f"{len(all_noun_classes)}",
+            line,
+        )
+    for value in all_noun_classes:
+        _check_class(path, line, "all_noun_classes item", value, num_nouns)
+    return EpicSegment(
+        narration_id=row["narration_id"],
+        participant_id=row["participant_id"],
+        video_id=row["video_id"],
+        narration_sec=times["narration_timestamp"],
+        start_sec=times["start_timestamp"],
+        stop_sec=times["stop_timestamp"],
+        start_frame=start,
+        stop_frame=stop,
+        narration=row["narration"],
+        verb=row["verb"],
+        verb_class=verb_class,
+        noun=row["noun"],
+        noun_class=noun_class,
+        all_nouns=all_nouns,
+        all_noun_classes=all_noun_classes,
+        line=line,
+    )
+
+
+def read_epic_annotations(
+    path: PathType, num_verbs: int = EK100_VERBS, num_nouns: int = EK100_NOUNS
+) -> list[EpicSegment]:
+    """Segments of an EPIC_100_{train,validation}.csv file, in file order (errors name the line)."""
+    segments = []
+    seen: dict[str, int] = {}
+    for line, row in _dict_rows(path, ANNOTATION_COLUMNS):
+        segment = _parse_segment(path, line, row, num_verbs, num_nouns)
+        if segment.narration_id in seen:
+            raise data_error(
+                path,
+                f"expected unique narration_id, {segment.narration_id!r} is also on line "
+                f"{seen[segment.narration_id]}",
+                line,
+            )
+        seen[segment.narration_id] = line
+        segments.append(segment)
+    return segments
+
+
+def write_epic_annotations(path: PathType, segments: Iterable[EpicSegment]) -> None:
+    """Write segments as an EPIC_100 annotation CSV (header row, the release's formats)."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(ANNOTATION_COLUMNS)
+        for s in segments:
+            writer.writerow(
+                [
+                    s.narration_id,
+                    s.participant_id,
+                    s.video_id,
+                    format_timestamp(s.narration_sec, NARRATION_DECIMALS),
+                    format_timestamp(s.start_sec),
+                    format_timestamp(s.stop_sec),
+                    s.start_frame,
+                    s.stop_frame,
+                    s.narration,
+                    s.verb,
+                    s.verb_class,
+                    s.noun,
+                    s.noun_class,
+                    str(list(s.all_nouns)),
+                    str(list(s.all_noun_classes)),
+                ]
+            )
+
+
+def read_video_info(path: PathType) -> dict[str, EpicVideoInfo]:
+    """video_id -> duration, fps and resolution of EPIC_100_video_info.csv."""
+    infos: dict[str, EpicVideoInfo] = {}
+    for line, row in _dict_rows(path, VIDEO_INFO_COLUMNS):
+        values = {}
+        for key in ("duration", "fps"):
+            try:
+                values[key] = float(row[key])
+            except ValueError:
+                values[key] = math.nan
+            if not math.isfinite(values[key]) or values[key] <= 0:
+                raise data_error(path, f"expected a positive number {key}, got {row[key]!r}", line)
+        size = RESOLUTION.match(row["resolution"])
+        if size is None:
+            raise data_error(
+                path, f"expected resolution as WIDTHxHEIGHT, got {row['resolution']!r}", line
+            )
+        if row["video_id"] in infos:
+            raise data_error(path, f"expected unique video_id, got {row['video_id']!r} again", line)
+        infos[row["video_id"]] = EpicVideoInfo(
+            video_id=row["video_id"],
+            duration=values["duration"],
+            fps=values["fps"],
+            width=int(size.group(1)),
+            height=int(size.group(2)),
+        )
+    return infos
+
+
+def write_video_info(path: PathType, infos: Iterable[EpicVideoInfo]) -> None:
+    """Write EPIC_100_video_info.csv."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(VIDEO_INFO_COLUMNS)
+        for info in infos:
+            writer.writerow([info.video_id, info.duration, info.fps, f"{info.width}x{info.height}"])
+
+
+def temporal_order(segments: Iterable[EpicSegment]) -> list[EpicSegment]:
+    """Segments grouped by video (sorted ids), each video's in time order (start, stop, line)."""
+    return sorted(segments, key=lambda s: (s.video_id, s.start_frame, s.stop_frame, s.line))
+
+
+class EpicKitchensSegments(StreamedClipDataset):
+    """One clip per action segment, streamed video by video in temporal order.
+
+    The clip is ``num_frames`` frames ``sample_rate`` apart centred on the segment's middle
+    frame, clamped to the video. Segment frames are in the annotation's frame rate
+    (``annotation_fps``, from EPIC_100_video_info.csv); a source with another known frame rate
+    (a re-encoded video file) has them rescaled. Labels: ``verb``, ``noun`` (class ids) and
+    ``narration_id`` (for writing challenge-format results).
+    """
+
+    label_defaults = {"verb": IGNORE_LABEL, "noun": IGNORE_LABEL, "narration_id": ""}
+
+    def __init__(
+        self,
+        segments: Sequence[EpicSegment],
+        annotation_file: PathType,
+        sources: Mapping[str, FrameSource],
+        captions: CaptionStore,
+        num_frames: int,
+        sample_rate: int,
+        crop_size: int,
+        transform: v2.Transform,
+        annotation_fps: Mapping[str, float] | None = None,
+        caption_augment: CaptionAugment | None = None,
+    ) -> None:
+        self.segments = temporal_order(segments)
+        self.annotation_file = annotation_file
+        self.sample_rate = sample_rate
+        self.annotation_fps = dict(annotation_fps or {})
+        names = sorted({s.video_id for s in self.segments})
+        position = {name: i for i, name in enumerate(names)}
+        super().__init__(
+            video_names=names,
+            item_videos=[position[s.video_id] for s in self.segments],
+            sources=sources,
+            captions=captions,
+            num_frames=num_frames,
+            crop_size=crop_size,
+            transform=transform,
+            caption_augment=caption_augment,
+        )
+
+    def _scale(self, video: str) -> float:
+        """Source frames per annotation frame (1 unless both frame rates are known)."""
+        source_fps = self.sources[video].fps
+        annotation_fps = self.annotation_fps.get(video)
+        if source_fps is None or annotation_fps is None:
+            return 1.0
+        return source_fps / annotation_fps
+
+    def frame_indices(self, index: int) -> list[int]:
+        """Clip frames centred in the segment, clamped to the video."""
+        segment = self.segments[index]
+        source = self.sources[segment.video_id]
+        scale = self._scale(segment.video_id)
+        start, stop = round(segment.start_frame * scale), round(segment.stop_frame * scale)
+        total = source.num_frames
+        if start >= total:
+            raise data_error(
+                self.annotation_file,
+                f"segment {segment.narration_id} starts at frame {start}, but {source} has only "
+                f"{total} frames",
+                segment.line,
+            )
+        center = (start + stop) // 2
+        return clip_frame_indices(center, self.num_frames, self.sample_rate, total)
+
+    def labels(self, index: int) -> dict[str, Any]:
+        """Verb and noun class ids and the narration id."""
+        segment = self.segments[index]
+        return {
+            "verb": segment.verb_class,
+            "noun": segment.noun_class,
+            "narration_id": segment.narration_id,
+        }

@@ -1,0 +1,155 @@
+"""Where a video's frames come from: a video file (PyAV) or a folder of numbered JPEG files.
+
+Both read 0-based frame indices, clamped to the video, and return uint8 [T, 3, H, W].
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from os import PathLike
+from pathlib import Path
+
+import torch
+from torchvision.io import ImageReadMode, decode_jpeg, read_file
+
+from tinymem.data.errors import data_error
+from tinymem.data.video import probe_video, read_frames
+
+PathType = str | PathLike[str]
+
+
+class FrameSource(ABC):
+    """Frames of one video, indexed from 0."""
+
+    @property
+    @abstractmethod
+    def num_frames(self) -> int:
+        """Number of frames of the video."""
+
+    @property
+    def fps(self) -> float | None:
+        """Frame rate of the source when it knows one (video files), else None."""
+        return None
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether the source's file or folder is there (checked cheaply, nothing decoded)."""
+
+    @abstractmethod
+    def read(self, indices: Sequence[int]) -> torch.Tensor:
+        """The given 0-based frames (clamped to the video), uint8 [T, 3, H, W]."""
+
+
+class VideoFileSource(FrameSource):
+    """Frames decoded from a video file with PyAV (tinymem.data.video)."""
+
+    def __init__(self, path: PathType) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"VideoFileSource({str(self.path)!r})"
+
+    @cached_property
+    def _info(self):
+        """Probed once per process: frame rate, frame count, size."""
+        return probe_video(self.path)
+
+    @property
+    def num_frames(self) -> int:
+        """Frame count of the file's first video stream."""
+        return self._info.num_frames
+
+    @property
+    def fps(self) -> float:
+        """Frame rate of the file's first video stream."""
+        return self._info.fps
+
+    def exists(self) -> bool:
+        """Whether the video file is there."""
+        return self.path.is_file()
+
+    def read(self, indices: Sequence[int]) -> torch.Tensor:
+        """Decode the frames; DataFormatError naming the file when it is missing or broken."""
+        return read_frames(self.path, indices).permute(0, 3, 1, 2).contiguous()  # [T, 3, H, W]
+
+
+class JpegFolderSource(FrameSource):
+    """Frames stored as one JPEG file per frame, numbered from ``first_number``.
+
+    ``pattern`` is a ``str.format`` template relative to ``root`` with a ``{frame}`` field and
+    any of ``fields`` (e.g. ``{participant_id}/rgb_frames/{video_id}/frame_{frame:010d}.jpg``);
+    0-based frame ``i`` is the file numbered ``i + first_number``. The frame count is the
+    number of files in the folder with the pattern's extension (frames are assumed contiguous
+    from ``first_number``).
+    """
+
+    def __init__(
+        self,
+        root: PathType,
+        pattern: str,
+        fields: Mapping[str, str] | None = None,
+        first_number: int = 1,
+    ) -> None:
+        if "{frame" not in pattern:
+            raise ValueError(f"frame pattern {pattern!r}: expected a {{frame}} field")
+        self.root = Path(root)
+        self.pattern = pattern
+        self.fields = dict(fields or {})
+        self.first_number = first_number
+        self.path(0)  # a field missing from `fields` fails here, not at the first read
+
+    def __repr__(self) -> str:
+        return f"JpegFolderSource({str(self.folder)!r})"
+
+    def path(self, index: int) -> Path:
+        """File of 0-based frame ``index``."""
+        try:
+            name = self.pattern.format(**self.fields, frame=index + self.first_number)
+        except KeyError as e:
+            raise ValueError(
+                f"frame pattern {self.pattern!r}: unknown field {e}; known: "
+                f"{sorted([*self.fields, 'frame'])}"
+            ) from None
+        return self.root / name
+
+    @property
+    def folder(self) -> Path:
+        """Folder holding the frames."""
+        return self.path(0).parent
+
+    def exists(self) -> bool:
+        """Whether the frame folder is there."""
+        return self.folder.is_dir()
+
+    @cached_property
+    def num_frames(self) -> int:
+        """Files in the folder with the frames' extension (counted once per process)."""
+        if not self.exists():
+            raise data_error(self.folder, "expected a folder of frame files, it does not exist")
+        suffix = Path(self.pattern).suffix
+        count = sum(1 for entry in os.scandir(self.folder) if entry.name.endswith(suffix))
+        if count == 0:
+            raise data_error(self.folder, f"expected frame files *{suffix}, found none")
+        return count
+
+    def read(self, indices: Sequence[int]) -> torch.Tensor:
+        """Decode the JPEG files; DataFormatError naming a missing or undecodable file."""
+        if len(indices) == 0:
+            raise ValueError("read needs at least one frame index")
+        last = self.num_frames - 1
+        decoded: dict[int, torch.Tensor] = {}
+        for index in {min(max(int(i), 0), last) for i in indices}:
+            path = self.path(index)
+            if not path.is_file():
+                raise data_error(path, f"expected the JPEG file of frame {index}, it is missing")
+            try:
+                decoded[index] = decode_jpeg(
+                    read_file(str(path)), mode=ImageReadMode.RGB
+                )  # [3, H, W]
+            except RuntimeError as e:
+                raise data_error(path, f"expected a decodable JPEG file ({e})") from None
+        frames = [decoded[min(max(int(i), 0), last)] for i in indices]
+        return torch.stack(frames)  # [T, 3, H, W]
