@@ -4,7 +4,7 @@ import logging
 import pytest
 
 from tinymem.data.errors import DataFormatError
-from tinymem.memory.captions import CaptionStore
+from tinymem.memory.captions import CaptionStore, read_caption_file
 
 
 def write_captions(directory, video_id, entries):
@@ -67,3 +67,32 @@ def test_empty_file_is_an_error(tmp_path):
     (tmp_path / "v1.jsonl").write_text("")
     with pytest.raises(DataFormatError, match="v1.jsonl"):
         CaptionStore(tmp_path).captions("v1", [0])
+
+
+def test_exact_and_nearest_lookups_are_counted(tmp_path):
+    write_captions(tmp_path, "v1", [(0, "a"), (30, "b")])
+    store = CaptionStore(tmp_path)
+    store.captions("v1", [0, 1, 29, 30])
+    assert (store.exact_frames, store.nearest_frames) == (2, 2)
+
+
+def test_video_id_field_is_optional_but_must_match(tmp_path):
+    lines = [
+        json.dumps({"video_id": "v1", "frame": 0, "caption": ""}),
+        json.dumps({"video_id": "v1", "frame": 4, "caption": "a person"}),
+    ]
+    (tmp_path / "v1.jsonl").write_text("\n".join(lines) + "\n")
+    assert read_caption_file(tmp_path / "v1.jsonl") == {0: "", 4: "a person"}
+    assert CaptionStore(tmp_path).captions("v1", [0, 1, 3]) == ["", "", "a person"]
+    (tmp_path / "v2.jsonl").write_text(json.dumps({"video_id": "v1", "frame": 0, "caption": ""}))
+    with pytest.raises(DataFormatError, match=r"v2.jsonl:1: expected video_id 'v2', got 'v1'"):
+        CaptionStore(tmp_path).captions("v2", [0])
+
+
+def test_preload_fails_early_on_a_malformed_file(tmp_path):
+    write_captions(tmp_path, "good", [(0, "a")])
+    (tmp_path / "bad.jsonl").write_text('{"frame": 0}\n')
+    store = CaptionStore(tmp_path)
+    with pytest.raises(DataFormatError, match="bad.jsonl:1"):
+        store.preload(["good", "missing", "bad"])
+    assert store.missing_videos == {"missing"}

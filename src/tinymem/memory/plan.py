@@ -7,10 +7,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Plan letters -> memory type. Later issues add vision (V), region tokens (G), CLIP vision (C).
-PLAN_LETTERS: dict[str, str] = {"T": "text", "R": "region"}
+# Plan letters -> memory type (one letter per block that reads memory).
+PLAN_LETTERS: dict[str, str] = {
+    "T": "text",  # CLIP text tokens of the frame captions
+    "R": "region",  # RoI features of the person boxes
+    "G": "region_token",  # outputs of learned global tokens
+    "V": "vision",  # MeMViT: the block's own compressed keys/values of past clips
+    "C": "clip_vision",  # CLIP image embeddings of the frames
+}
 # Memory kinds selectable with `memory=<kind>`; `auto` plans are derived from them.
-KINDS: tuple[str, ...] = ("none", "text", "region", "text+region")
+KINDS: tuple[str, ...] = (
+    "none",
+    "vision",
+    "text",
+    "region",
+    "region_token",
+    "clip_vision",
+    "text+region",
+    "text+region_token",
+)
+# Types whose memory tokens depend on the block that reads them (one cache per block).
+PER_BLOCK_TYPES: tuple[str, ...] = ("vision",)
+# text+region_token plans (EK-100, Breakfast): this fraction of the selected blocks reads text.
+TEXT_FRACTION_WITH_REGION_TOKENS = 0.25
 
 
 class ConfigError(ValueError):
@@ -26,7 +45,8 @@ class MemorySpec:
     plan: str  # one letter of PLAN_LETTERS per entry of `layers`
     length: int  # l: entries read per step
     stride: int  # s: temporal stride between read entries (clips t-s, ..., t-l*s)
-    n_region: int  # region tokens written per clip (padded with a mask)
+    n_region: int  # region tokens written per clip (RoI: padded with a mask; global tokens)
+    source_block: int  # block whose output global tokens are the region_token memory
     readout_kernel: int  # kernel of the P_k/P_v group conv over memory tokens
     readout_stride: int  # stride of that conv (token compression factor)
     readout_groups: int  # groups of that conv
@@ -47,6 +67,13 @@ class MemorySpec:
         return {
             layer: PLAN_LETTERS[letter]
             for layer, letter in zip(self.layers, self.plan, strict=True)
+        }
+
+    def cache_names(self) -> dict[int, str]:
+        """Map block index -> the cache it reads: the type, or `vision@<block>` per block."""
+        return {
+            layer: f"{kind}@{layer}" if kind in PER_BLOCK_TYPES else kind
+            for layer, kind in self.layer_types().items()
         }
 
 
@@ -71,13 +98,22 @@ def auto_plan(kind: str, num_layers: int) -> str:
         return ""
     if kind == "text":
         return "T" * num_layers
-    if kind == "region":
-        return "R" * num_layers
-    return "T" * (num_layers - 1) + "R"
+    if kind == "text+region":
+        return "T" * (num_layers - 1) + "R"
+    if kind == "text+region_token":
+        if num_layers == 1:
+            return "G"
+        num_text = min(max(1, round(TEXT_FRACTION_WITH_REGION_TOKENS * num_layers)), num_layers - 1)
+        return "T" * num_text + "G" * (num_layers - num_text)
+    letter = {v: k for k, v in PLAN_LETTERS.items()}[kind]
+    return letter * num_layers
 
 
 def parse_memory_spec(cfg: Mapping[str, Any], depth: int, prefix: str = "memory") -> MemorySpec:
-    """Validate the `memory` config group against a backbone of `depth` blocks."""
+    """Validate the `memory` config group against a backbone of `depth` blocks.
+
+    `source_block` (region_token memory) may be negative (-1 = the last block).
+    """
     kind = cfg.get("kind")
     if kind not in KINDS:
         raise ConfigError(f"{prefix}.kind: expected one of {list(KINDS)}, got {kind!r}")
@@ -122,6 +158,11 @@ def parse_memory_spec(cfg: Mapping[str, Any], depth: int, prefix: str = "memory"
             f"({list(layers)}); give one letter per selected block"
         )
     readout = cfg.get("readout") or {}
+    source = cfg.get("source_block", -1)
+    if isinstance(source, bool) or not isinstance(source, int) or not -depth <= source < depth:
+        raise ConfigError(
+            f"{prefix}.source_block: expected a block index in [-{depth}, {depth}), got {source!r}"
+        )
     return MemorySpec(
         kind=kind,
         layers=layers,
@@ -129,6 +170,7 @@ def parse_memory_spec(cfg: Mapping[str, Any], depth: int, prefix: str = "memory"
         length=_require_int(cfg, "length", 1, prefix),
         stride=_require_int(cfg, "stride", 1, prefix),
         n_region=_require_int(cfg, "n_region", 1, prefix),
+        source_block=source % depth,
         readout_kernel=_require_int(readout, "kernel", 1, f"{prefix}.readout"),
         readout_stride=_require_int(readout, "stride", 1, f"{prefix}.readout"),
         readout_groups=_require_int(readout, "groups", 1, f"{prefix}.readout"),

@@ -1,7 +1,8 @@
-"""Memory readout P_k / P_v: bias-free 1D group conv (token compression) + a shared norm."""
+"""Memory readouts: P_k / P_v (bias-free 1D group conv + shared norm) and MeMViT's dense memory."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -92,14 +93,117 @@ class MemoryReadout(nn.Module):
 
         Only the queries on the T x H x W grid are given (no class or other prefix tokens).
         """
-        batch, heads, _, head_dim = q.shape
-        q_t, q_h, q_w = q_thw
-        if q_t != self.rel_pos_mem.shape[1]:
-            raise ValueError(
-                f"memory readout was built for {self.rel_pos_mem.shape[1]} query time steps, "
-                f"got {q_t}; build the model with the clip length used at run time"
+        return memory_rel_pos(self.rel_pos_mem, q, q_thw, distance)
+
+
+def memory_rel_pos(
+    table: Tensor, q: Tensor, q_thw: tuple[int, int, int], distance: Tensor
+) -> Tensor:
+    """Logits [B, heads, THW, M] of grid queries [B, heads, THW, d] against memory distances.
+
+    `table` [max_distance, q_t, d] holds one vector per (clips back, query time); memory token m
+    is `distance[m]` clips back.
+    """
+    batch, heads, _, head_dim = q.shape
+    q_t, q_h, q_w = q_thw
+    if q_t != table.shape[1]:
+        raise ValueError(
+            f"memory readout was built for {table.shape[1]} query time steps, "
+            f"got {q_t}; build the model with the clip length used at run time"
+        )
+    r_q = q.reshape(batch, heads, q_t, q_h * q_w, head_dim)
+    rows = table[distance - 1]  # [M, q_t, head_dim]
+    rel = torch.einsum("bhtnc,mtc->bhtnm", r_q, rows)  # [B, heads, q_t, HW, M]
+    return rel.reshape(batch, heads, q_t * q_h * q_w, -1)
+
+
+class VisionReadout(nn.Module):
+    """MeMViT's dense memory: a block's own keys/values of past clips, compressed.
+
+    The cache holds the block's pooled keys and values of each past clip, side by side
+    ([B, l, P + T*H*W, 2C], detached). Each entry's grid is compressed per head by a learned
+    depthwise Conv3d (MeMViT: kernel (7, 3, 3), stride (4, 2, 2), no bias) and a LayerNorm,
+    separately for keys and values; the P prefix tokens (class, global) pass uncompressed. The
+    compression runs at every read with the current weights (MeMViT compresses each entry
+    once, the step after writing; the result is the same function, and the compressor trains
+    on every entry it reads).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        kv_thw: tuple[int, int, int],
+        prefix: int,
+        kernel: tuple[int, int, int],
+        stride: tuple[int, int, int],
+        max_distance: int,
+        query_time: int,
+    ) -> None:
+        super().__init__()
+        # Imported here: tinymem.models.attention imports this module.
+        from tinymem.models.attention import TokenPool
+
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.kv_thw = kv_thw
+        self.prefix = prefix
+        padding = tuple(k // 2 for k in kernel)
+
+        def compressor() -> TokenPool:
+            conv = nn.Conv3d(
+                self.head_dim,
+                self.head_dim,
+                kernel,
+                stride=stride,
+                padding=padding,
+                groups=self.head_dim,
+                bias=False,
             )
-        r_q = q.reshape(batch, heads, q_t, q_h * q_w, head_dim)
-        table = self.rel_pos_mem[distance - 1]  # [M, q_t, head_dim]
-        rel = torch.einsum("bhtnc,mtc->bhtnm", r_q, table)  # [B, heads, q_t, HW, M]
-        return rel.reshape(batch, heads, q_t * q_h * q_w, -1)
+            return TokenPool(conv, nn.LayerNorm(self.head_dim))
+
+        self.compress_k = compressor()
+        self.compress_v = compressor()
+        self.rel_pos_mem = nn.Parameter(torch.zeros(max_distance, query_time, self.head_dim))
+        nn.init.trunc_normal_(self.rel_pos_mem, std=REL_POS_INIT_STD)
+
+    @property
+    def entry_tokens(self) -> int:
+        """Tokens of one cached entry (prefix + the key/value grid)."""
+        return self.prefix + math.prod(self.kv_thw)
+
+    def compressed_tokens(self) -> int:
+        """Tokens of one entry after compression (prefix included)."""
+        out = [
+            (size + 2 * (k // 2) - k) // s + 1
+            for size, k, s in zip(
+                self.kv_thw,
+                self.compress_k.pool.kernel_size,
+                self.compress_k.pool.stride,
+                strict=True,
+            )
+        ]
+        return self.prefix + math.prod(out)
+
+    def forward(self, read: MemoryRead) -> MemoryKV:
+        """Compress cached keys/values [B, l, P+THW, 2C] into [B, heads, l*(P+T'H'W'), d]."""
+        batch, entries, tokens, width = read.tokens.shape
+        x = read.tokens * read.mask.unsqueeze(-1)
+        x = x.reshape(batch * entries, tokens, 2, self.num_heads, self.head_dim)
+        x = x.permute(2, 0, 3, 1, 4)  # [2, B*l, heads, P+THW, d]
+        key = self.compress_k(x[0], self.kv_thw, self.prefix)[0]  # [B*l, heads, P+T'H'W', d]
+        value = self.compress_v(x[1], self.kv_thw, self.prefix)[0]
+        n_out = key.shape[2]
+
+        def merge(y: Tensor) -> Tensor:
+            y = y.reshape(batch, entries, self.num_heads, n_out, self.head_dim)
+            return y.transpose(1, 2).reshape(batch, self.num_heads, entries * n_out, -1)
+
+        valid = read.mask.any(dim=-1)  # [B, l]: an entry is all valid or all missing
+        mask = valid.repeat_interleave(n_out, dim=1)  # [B, l*N']
+        distance = read.distance.repeat_interleave(n_out)
+        return MemoryKV(key=merge(key), value=merge(value), mask=mask, distance=distance)
+
+    def rel_pos(self, q: Tensor, q_thw: tuple[int, int, int], distance: Tensor) -> Tensor:
+        """Temporal relative-position logits [B, heads, THW, M], as `MemoryReadout.rel_pos`."""
+        return memory_rel_pos(self.rel_pos_mem, q, q_thw, distance)
