@@ -1,5 +1,5 @@
 # Every target creates the project-local virtual environment (.venv) when it is missing and
-# installs tinymem into it (editable, with the dev and sweep extras). Nothing else is needed.
+# installs tinymem into it (editable, with the dev, sweep and caption extras). Nothing else is needed.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[dev,sweep]"
+	$(PY) -m pip install -e ".[dev,sweep,caption]"
 	touch $(STAMP)
 
 train: $(STAMP)  ## the built-in demo: synthetic world, memory=text+region, CPU

@@ -40,7 +40,10 @@ def test_every_group_option_composes(group: str, option: str) -> None:
         assert cfg.hydra.sweeper.params, "the search defines parameters"
         return
     plain = OmegaConf.to_container(cfg, resolve=False)
-    assert plain["model"]["_target_"].endswith("DetectionModule")
+    assert plain["model"]["_target_"].rsplit(".", 1)[-1] in (
+        "DetectionModule",
+        "ClassificationModule",
+    )
     validate_config(cfg)  # every shipped option passes validation
 
 

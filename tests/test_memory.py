@@ -140,6 +140,7 @@ def _batch(video_ids, is_first, seed: int) -> dict:
         "video": torch.randn(batch, 3, 4, 64, 64, generator=gen),
         "boxes": torch.tensor([[[0.1, 0.2, 0.6, 0.9], [0.5, 0.1, 0.9, 0.5]]]).repeat(batch, 1, 1),
         "box_mask": torch.tensor([[True, True]]).repeat(batch, 1),
+        "box_scores": torch.tensor([[0.9, 0.6]]).repeat(batch, 1),
         "video_id": torch.tensor(video_ids),
         "is_first": torch.tensor(is_first),
         "valid": torch.ones(batch, dtype=torch.bool),
@@ -147,7 +148,18 @@ def _batch(video_ids, is_first, seed: int) -> dict:
     }
 
 
-@pytest.mark.parametrize("memory", ["text", "region", "text+region"])
+ALL_MEMORY_KINDS = [
+    "vision",
+    "text",
+    "region",
+    "region_token",
+    "clip_vision",
+    "text+region",
+    "text+region_token",
+]
+
+
+@pytest.mark.parametrize("memory", ALL_MEMORY_KINDS)
 def test_no_memory_leakage_across_videos(memory: str) -> None:
     """Video B's outputs are identical whether or not video A came before it in its row."""
     module = _tiny_module(memory)

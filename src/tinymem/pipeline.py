@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
 from tinymem.data.ava import read_label_map
-from tinymem.lit.detection import DetectionModule
+from tinymem.data.classification_datamodule import BreakfastDataModule, EpicKitchensDataModule
 from tinymem.memory.plan import ConfigError, parse_memory_spec
 from tinymem.metrics.ava_map import FrameMAP
 
@@ -77,6 +77,44 @@ def report(result: FrameMAP, label_map: str, title: str, rows: Mapping[str, str]
     Console().print(table)
 
 
+def task_kwargs(datamodule: pl.LightningDataModule) -> dict[str, Any]:
+    """What the LightningModule needs from the data: AVA classes and files, or head outputs."""
+    if isinstance(datamodule, EpicKitchensDataModule):
+        return {
+            "outputs": {"verb": datamodule.num_verbs, "noun": datamodule.num_nouns},
+            "label_smoothing": datamodule.label_smoothing,
+        }
+    if isinstance(datamodule, BreakfastDataModule):
+        name = "activity" if datamodule.task == "activity" else "action"
+        return {
+            "outputs": {name: datamodule.num_classes},
+            "label_smoothing": datamodule.label_smoothing,
+        }
+    return {"class_ids": datamodule.class_ids, "eval_files": datamodule.eval_files()}
+
+
+def report_metrics(metrics: Mapping[str, float], title: str, rows: Mapping[str, str]) -> None:
+    """Print a results table of scalar metrics (classification tasks)."""
+    table = Table(title=title)
+    table.add_column("setting")
+    table.add_column("value", justify="right", overflow="fold")
+    for key, value in rows.items():
+        table.add_row(key, value)
+    for key, value in metrics.items():
+        table.add_row(key, f"{value:.4f}")
+    Console().print(table)
+
+
+def _report(model: pl.LightningModule, datamodule: Any, title: str, rows: dict[str, str]) -> None:
+    rows = {**rows, **{f"skipped: {k}": str(v) for k, v in datamodule.skipped.items()}}
+    result = getattr(model, "last_result", None)
+    if result is not None:
+        rows["predictions"] = str(model.last_predictions)
+        report(result, datamodule.path("label_map"), title=title, rows=rows)
+    elif getattr(model, "last_metrics", None):
+        report_metrics(model.last_metrics, title=title, rows=rows)
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model on the configured data; evaluate the best checkpoint."""
     validate_config(cfg)
@@ -84,12 +122,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
     output_dir = Path(cfg.paths.output_dir)
-    model: DetectionModule = instantiate(
-        cfg.model,
-        class_ids=datamodule.class_ids,
-        eval_files=datamodule.eval_files(),
-        output_dir=str(output_dir),
-    )
+    model = instantiate(cfg.model, output_dir=str(output_dir), **task_kwargs(datamodule))
     trainer = _build_trainer(cfg)
     metrics: dict[str, float] = {}
     if cfg.get("train"):
@@ -99,20 +132,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
-        result = getattr(model, "last_result", None)
-        if result is not None:
-            report(
-                result,
-                datamodule.path("label_map"),
-                title="TinyMem results",
-                rows={
-                    "memory": f"{model.spec.kind} (plan {model.spec.plan or '-'} on blocks "
-                    f"{list(model.spec.layers)}, l={model.spec.length}, s={model.spec.stride})",
-                    "checkpoint": best or "(final weights)",
-                    "predictions": str(model.last_predictions),
-                    **{f"skipped: {k}": str(v) for k, v in datamodule.skipped.items()},
-                },
-            )
+        spec = model.spec
+        _report(
+            model,
+            datamodule,
+            title="TinyMem results",
+            rows={
+                "memory": f"{spec.kind} (plan {spec.plan or '-'} on blocks "
+                f"{list(spec.layers)}, l={spec.length}, s={spec.stride})",
+                "checkpoint": best or "(final weights)",
+            },
+        )
     log.info("metrics: %s", metrics)
     return metrics
 
@@ -126,24 +156,15 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
-    model = DetectionModule.load_from_checkpoint(
+    module_class = get_class(cfg.model._target_)
+    model = module_class.load_from_checkpoint(
         ckpt,
         map_location="cpu",
         optimizer=None,
-        eval_files=datamodule.eval_files(),
         output_dir=cfg.paths.output_dir,
+        **{k: v for k, v in task_kwargs(datamodule).items() if k == "eval_files"},
     )
     trainer = _build_trainer(cfg)
     trainer.test(model, datamodule=datamodule)
-    result = model.last_result
-    report(
-        result,
-        datamodule.path("label_map"),
-        title="TinyMem evaluation",
-        rows={
-            "checkpoint": str(ckpt),
-            "predictions": str(model.last_predictions),
-            **{f"skipped: {k}": str(v) for k, v in datamodule.skipped.items()},
-        },
-    )
+    _report(model, datamodule, title="TinyMem evaluation", rows={"checkpoint": str(ckpt)})
     return {k: float(v) for k, v in trainer.callback_metrics.items()}

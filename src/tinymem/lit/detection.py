@@ -7,38 +7,32 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from tinymem.data.ava import Detection, write_detections
-from tinymem.memory.cache import StreamMemory
-from tinymem.memory.encoders import TextEncoder, pad_region_tokens
-from tinymem.memory.plan import MemorySpec, parse_memory_spec
+from tinymem.lit.streaming import INFERENCE_CAPTIONS, StreamingModule, plain, vision_options
+from tinymem.memory.plan import ConfigError
 from tinymem.metrics.ava_map import FrameMAP, evaluate_ava_files
 from tinymem.models.heads import AttentionRoIHead, RoIHead
-from tinymem.models.tinymem import DetectionOutput, TinyMemDetector, build_backbone
+from tinymem.models.tinymem import TinyMemDetector, TinyMemOutput
 
 log = logging.getLogger(__name__)
 
-STAGES = ("train", "val", "test", "predict")
 # Box heads by `model.head.kind`.
 BOX_HEADS: dict[str, type[RoIHead]] = {"roi": RoIHead, "attention": AttentionRoIHead}
+DEFAULT_CAPTION_TOP_K = 3  # actions whose descriptions dynamic captions draw from
 
 
-def _plain(cfg: Any) -> Any:
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
-
-
-class DetectionModule(pl.LightningModule):
+class DetectionModule(StreamingModule):
     """TinyMem detector trained and evaluated clip by clip in streaming order.
 
-    Memory state lives here, one `StreamMemory` per stage, cleared at the start of every epoch
-    of that stage. Validation writes the streamed predictions as an AVA CSV and scores it with
-    the official frame-mAP protocol.
+    Validation writes the streamed predictions as an AVA CSV and scores it with the official
+    frame-mAP protocol. `inference_captions="dynamic"` writes evaluation text memory from the
+    clip's own predictions (captioner-free, section 3.4) using the `descriptions` table;
+    "stored" reads the captions of the data.
     """
 
     def __init__(
@@ -52,36 +46,45 @@ class DetectionModule(pl.LightningModule):
         eval_files: Mapping[str, str | None] | None = None,
         output_dir: str = ".",
         compile: bool = False,
+        inference_captions: str = "stored",
+        descriptions: str = "synthetic",
+        caption_top_k: int = DEFAULT_CAPTION_TOP_K,
     ) -> None:
-        super().__init__()
-        backbone, head, memory = _plain(backbone), _plain(head), _plain(memory)
+        super().__init__(optimizer, scheduler)
+        backbone, head, memory = plain(backbone), plain(head), plain(memory)
         self.save_hyperparameters(
-            {"backbone": backbone, "head": head, "memory": memory, "class_ids": list(class_ids)}
+            {
+                "backbone": backbone,
+                "head": head,
+                "memory": memory,
+                "class_ids": list(class_ids),
+                "descriptions": descriptions,
+                "caption_top_k": caption_top_k,
+            }
         )
-        self.optimizer_factory = optimizer
-        self.scheduler_factory = scheduler
+        if inference_captions not in INFERENCE_CAPTIONS:
+            raise ConfigError(
+                f"model.inference_captions: expected one of {list(INFERENCE_CAPTIONS)}, "
+                f"got {inference_captions!r}"
+            )
+        self.inference_captions = inference_captions
+        self.descriptions = descriptions
+        self.caption_top_k = caption_top_k
+        self._captioner: Any = None
         self.eval_files = dict(eval_files or {})
         self.output_dir = Path(output_dir)
         self.class_ids = list(class_ids)
 
-        net = build_backbone(backbone)
-        if compile:
-            net.compile()  # in place: parameter names (and checkpoints) are unchanged
-        self.spec: MemorySpec = parse_memory_spec(memory, depth=len(net.blocks))
-        self.text_encoder = (
-            TextEncoder(**memory["text_encoder"]) if "text" in self.spec.types else None
+        net = self._build_network(backbone, memory, compile)
+        dims = self._memory_dims(net)
+        self.model = TinyMemDetector(
+            net,
+            self._box_head(head, net.out_dim),
+            self.spec,
+            memory_dims=dims,
+            **vision_options(memory),
         )
-        dims = {"region": net.out_dim}
-        if self.text_encoder is not None:
-            dims["text"] = self.text_encoder.dim
-        self.model = TinyMemDetector(net, self._box_head(head, net.out_dim), self.spec, dims)
-        self.num_frames = backbone["num_frames"]
-        self._entry_shapes = {}
-        if "text" in self.spec.types:
-            self._entry_shapes["text"] = (self.num_frames, dims["text"])
-        if "region" in self.spec.types:
-            self._entry_shapes["region"] = (self.spec.n_region, net.out_dim)
-        self.memories = {stage: self._new_memory() for stage in STAGES}
+        self._build_caches(self.model)
         self._detections: list[Detection] = []
 
     def _box_head(self, cfg: Mapping[str, Any], dim: int) -> RoIHead:
@@ -91,47 +94,47 @@ class DetectionModule(pl.LightningModule):
             raise ValueError(f"model.head.kind: expected one of {sorted(BOX_HEADS)}, got {kind!r}")
         return BOX_HEADS[kind](dim, len(self.class_ids), **kwargs)
 
-    def _new_memory(self) -> StreamMemory:
-        return StreamMemory(self._entry_shapes, self.spec.length, self.spec.stride)
-
     # ------------------------------------------------------------------ streaming step
-    def stream_step(self, batch: Mapping[str, Any], stage: str) -> DetectionOutput:
+    def stream_step(self, batch: Mapping[str, Any], stage: str) -> TinyMemOutput:
         """One online step: mask stale memory, read, forward, write this clip's entries."""
-        memory = self.memories[stage]
-        memory.begin_step(batch["video_id"], batch["is_first"])
-        reads = memory.read() if self.spec.layers else None
+        reads = self.read_memory(batch, stage)
         out = self.model(batch["video"], batch["boxes"], batch["box_mask"], reads)
-        valid = batch["valid"]  # [B] padded rows write masked entries
-        entries = {}
-        if "text" in self._entry_shapes:
-            text = self.text_encoder(batch["captions"])  # [B, T, D]
-            entries["text"] = (text, valid[:, None].expand(-1, text.shape[1]))
-        if "region" in self._entry_shapes:
-            mask = batch["box_mask"] & valid[:, None]
-            entries["region"] = pad_region_tokens(out.box_features, mask, self.spec.n_region)
-        memory.write(entries)
+        self.write_memory(batch, out, stage, region_mask=batch["box_mask"])
         return out
 
-    def _reset(self, stage: str) -> None:
-        self.memories[stage] = self._new_memory()
+    def step_captions(
+        self, batch: Mapping[str, Any], out: TinyMemOutput, stage: str
+    ) -> list[list[str]]:
+        """Stored captions, or at evaluation with `inference_captions=dynamic` the clip's own."""
+        if stage == "train" or self.inference_captions == "stored":
+            return batch["captions"]
+        if self._captioner is None:
+            from tinymem.memory.dynamic_captions import DynamicCaptioner, load_descriptions
 
-    def on_train_epoch_start(self) -> None:
-        """Start the training streams with empty memory."""
-        self._reset("train")
+            self._captioner = DynamicCaptioner(
+                load_descriptions(self.descriptions),
+                self.class_ids,
+                top_k=self.caption_top_k,
+                num_frames=self.num_frames,
+            )
+        box_mask = batch["box_mask"] & batch["valid"][:, None]
+        scores = out.logits.detach().sigmoid().float()  # [B, N, K]
+        return self._captioner(scores, batch["box_scores"].float(), box_mask)
+
+    def _start_evaluation(self) -> None:
+        self._detections = []
+        if self._captioner is not None:
+            self._captioner.reset()  # every evaluation draws the same dynamic captions
 
     def on_validation_epoch_start(self) -> None:
         """Start evaluation streams with empty memory."""
-        self._reset("val")
-        self._detections = []
+        super().on_validation_epoch_start()
+        self._start_evaluation()
 
     def on_test_epoch_start(self) -> None:
         """Start test streams with empty memory."""
-        self._reset("test")
-        self._detections = []
-
-    def on_predict_epoch_start(self) -> None:
-        """Start prediction streams with empty memory."""
-        self._reset("predict")
+        super().on_test_epoch_start()
+        self._start_evaluation()
 
     # ------------------------------------------------------------------ steps
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
@@ -145,7 +148,7 @@ class DetectionModule(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=int(mask.sum().clamp(min=1)))
         return loss
 
-    def _collect(self, batch: Mapping[str, Any], out: DetectionOutput) -> None:
+    def _collect(self, batch: Mapping[str, Any], out: TinyMemOutput) -> None:
         scores = out.logits.sigmoid().float().cpu()  # [B, N, K]
         boxes = batch["boxes"].cpu()
         mask = (batch["box_mask"] & batch["valid"][:, None]).cpu()
@@ -206,22 +209,10 @@ class DetectionModule(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         """Score the epoch's streamed validation predictions."""
+        super().on_validation_epoch_end()
         self.evaluate("val")
 
     def on_test_epoch_end(self) -> None:
         """Score the streamed test predictions."""
+        super().on_test_epoch_end()
         self.evaluate("test")
-
-    # ------------------------------------------------------------------ optimisation
-    def configure_optimizers(self) -> Any:
-        """Optimizer (and optional scheduler) from the `_partial_` factories in the config."""
-        params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params=params)
-        if self.scheduler_factory is None:
-            return optimizer
-        total = int(self.trainer.estimated_stepping_batches)
-        scheduler = self.scheduler_factory(optimizer=optimizer, total_steps=total)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }

@@ -74,6 +74,27 @@ class TokenPool(nn.Module):
         return x, (t, h, w)
 
 
+def stack_kv(k: Tensor, v: Tensor) -> Tensor:
+    """Keys and values [B, heads, N, d] side by side as detached tokens [B, N, 2*heads*d]."""
+    batch, heads, tokens, dim = k.shape
+    k = k.transpose(1, 2).reshape(batch, tokens, heads * dim)
+    v = v.transpose(1, 2).reshape(batch, tokens, heads * dim)
+    return torch.cat([k, v], dim=-1).detach()
+
+
+def entry_attention(probs: Tensor, memory: MemoryKV) -> Tensor:
+    """Attention mass [B, l] each memory entry got, from probabilities [B, heads, Nq, M].
+
+    The mass of an entry is the sum of the probabilities of its tokens, averaged over heads and
+    queries: the share of the block's attention that went to that past clip.
+    """
+    mass = probs.float().mean(dim=(1, 2))  # [B, M]
+    entry = memory.distance // memory.distance[0] - 1  # [M]: 0 for the newest entry
+    entries = int(entry[-1]) + 1
+    out = mass.new_zeros(mass.shape[0], entries)
+    return out.index_add_(1, entry, mass).detach()
+
+
 def _resize_table(table: Tensor, size: int) -> Tensor:
     """Linearly resample a relative-position table [L, C] to [size, C] (identity if equal)."""
     if table.shape[0] == size:
@@ -211,6 +232,10 @@ class MemoryAttention(nn.Module):
         self.pool_first = pool_first
         self.attention = attention
         self.memory_readout = None
+        self.keep_kv = False  # keep this step's pooled keys/values (vision memory writes them)
+        self.kept_kv: Tensor | None = None  # [B, P+N_kv, 2*C_out] detached
+        self.record_attention = False  # record the attention mass each memory entry receives
+        self.memory_attention: Tensor | None = None  # [B, l]
 
         if pool_first:
             self.q = nn.Linear(embed_dim, output_dim)
@@ -307,7 +332,11 @@ class MemoryAttention(nn.Module):
             q, k, v, thw, k_thw = self._pool_then_project(x, thw, prefix)
         else:
             q, k, v, thw, k_thw = self._project_then_pool(x, thw, prefix)
-        if self.attention == "eager":
+        if self.keep_kv:
+            self.kept_kv = stack_kv(k, v)
+        # Recording memory attention needs the probabilities: the eager path computes them.
+        recording = self.record_attention and memory is not None
+        if self.attention == "eager" or recording:
             x = self._eager(q, k, v, thw, k_thw, memory, prefix)
         else:
             x = self._sdpa(q, k, v, thw, k_thw, memory, prefix)
@@ -348,7 +377,10 @@ class MemoryAttention(nn.Module):
             attn_mem = attn_mem.masked_fill(~memory.mask[:, None, None, :], float("-inf"))
             attn = torch.cat([attn_mem, attn], dim=-1)
             v = torch.cat([memory.value, v], dim=2)
-        x = torch.matmul(attn.softmax(dim=-1), v)  # [B, heads, Nq, head_dim]
+        attn = attn.softmax(dim=-1)
+        if self.record_attention and memory is not None:
+            self.memory_attention = entry_attention(attn[..., : memory.key.shape[2]], memory)
+        x = torch.matmul(attn, v)  # [B, heads, Nq, head_dim]
         if self.residual_pool:
             if self.residual_with_cls_embed:
                 x.add_(q)

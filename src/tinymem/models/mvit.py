@@ -17,7 +17,7 @@ from torch.utils.checkpoint import checkpoint
 from torchvision.models.video.mvit import MSBlockConfig, MViT, MViT_V2_S_Weights
 
 from tinymem.memory.cache import MemoryRead
-from tinymem.memory.readout import MemoryReadout
+from tinymem.memory.readout import MemoryReadout, VisionReadout
 from tinymem.models.attention import ATTENTION_IMPLS, MemoryBlock
 from tinymem.models.checkpoints import (
     CheckpointError,
@@ -48,6 +48,25 @@ class BackboneOutput:
     thw: tuple[int, int, int]  # the grid (T, H, W) of the last block
     captured: dict[int, Tensor] = field(default_factory=dict)  # block -> [B, G, C_block] raw
     logits: Tensor | None = None  # [B, K] classifier output when the backbone has one
+    kept_kv: dict[int, Tensor] = field(default_factory=dict)  # block -> [B, P+N_kv, 2C] detached
+    memory_attention: dict[int, Tensor] = field(default_factory=dict)  # block -> [B, l] mass
+
+
+def collect_block_state(blocks: Sequence[nn.Module]) -> tuple[dict, dict]:
+    """Kept keys/values and recorded memory attention of the blocks that produced them."""
+    kept, attention = {}, {}
+    for index, block in enumerate(blocks):
+        attn = block.attn
+        if attn.keep_kv and attn.kept_kv is not None:
+            kept[index], attn.kept_kv = attn.kept_kv, None
+        if attn.memory_attention is not None:
+            attention[index], attn.memory_attention = attn.memory_attention, None
+    return kept, attention
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a convolution along one axis."""
+    return (size + 2 * padding - kernel) // stride + 1
 
 
 def block_setting(
@@ -240,6 +259,50 @@ class MViTBackbone(MViT):
             query_time=self.pos_encoding.temporal_size,
         )
 
+    def block_width(self, index: int) -> int:
+        """Channels of the tokens block `index` outputs."""
+        return self.block_setting[index].output_channels
+
+    def kv_grid(self, index: int) -> tuple[int, int, int]:
+        """(T, H, W) of block `index`'s pooled keys/values."""
+        grid = self.token_grid(index - 1)  # the grid the block reads (index -1: the stem's)
+        pool = self.blocks[index].attn.pool_k
+        if pool is None:
+            return grid
+        conv = pool.pool
+        return tuple(  # type: ignore[return-value]
+            conv_output_size(n, k, s, p)
+            for n, k, s, p in zip(grid, conv.kernel_size, conv.stride, conv.padding, strict=True)
+        )
+
+    def attach_vision_memory(
+        self,
+        index: int,
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        max_distance: int,
+    ) -> VisionReadout:
+        """Make block `index` read (and keep) its own compressed keys/values (MeMViT)."""
+        attn = self.blocks[index].attn
+        readout = VisionReadout(
+            dim=self.block_setting[index].output_channels,
+            num_heads=self.block_setting[index].num_heads,
+            kv_thw=self.kv_grid(index),
+            prefix=self.num_prefix_tokens,
+            kernel=tuple(kernel),
+            stride=tuple(stride),
+            max_distance=max_distance,
+            query_time=self.pos_encoding.temporal_size,
+        )
+        attn.memory_readout = readout
+        attn.keep_kv = True
+        return readout
+
+    def record_memory_attention(self, enabled: bool) -> None:
+        """Record (or stop recording) the attention mass of each memory entry per block."""
+        for block in self.blocks:
+            block.attn.record_attention = enabled
+
     def load_pretrained(self, pretrained: str) -> None:
         """Load "kinetics400" or a torchvision/SlowFast-format checkpoint file, strictly."""
         if pretrained == KINETICS400:
@@ -323,7 +386,15 @@ class MViTBackbone(MViT):
                 captured[index] = x[:, 1:prefix]  # [B, G, C_block]
         tokens = self.norm(x)
         logits = self.head(tokens[:, 0]) if self.num_classes is not None else None
-        return BackboneOutput(tokens=tokens, thw=thw, captured=captured, logits=logits)
+        kept, attention = collect_block_state(self.blocks)
+        return BackboneOutput(
+            tokens=tokens,
+            thw=thw,
+            captured=captured,
+            logits=logits,
+            kept_kv=kept,
+            memory_attention=attention,
+        )
 
 
 def torchvision_twin(net: MViTBackbone, drop_path: float = 0.0) -> MViT:

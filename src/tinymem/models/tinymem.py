@@ -1,23 +1,29 @@
-"""TinyMem: MViTv2 backbone + memory plan + detection head (the forward contract)."""
+"""TinyMem: a backbone whose planned blocks read memory, plus a task head (the forward contract)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import MemorySpec
-from tinymem.models.heads import RoIHead
-from tinymem.models.mvit import MViTBackbone
+from tinymem.memory.readout import VisionReadout
+from tinymem.models.heads import MultiTaskHead, RoIHead
+from tinymem.models.mvit import BackboneOutput, MViTBackbone, conv_output_size
 from tinymem.models.vit import VideoViT
 
-# Backbones by `model.backbone.arch`. A backbone has `blocks`, `out_dim`,
-# `attach_memory(index, in_dim, kernel, stride, groups, max_distance)` and
-# `forward(video, memory: {block: MemoryRead}) -> BackboneOutput`.
+# Backbones by `model.backbone.arch`. A backbone has `blocks`, `out_dim`, `block_width(index)`,
+# `attach_memory(index, in_dim, kernel, stride, groups, max_distance)`,
+# `attach_vision_memory(index, kernel, stride, max_distance)`, `record_memory_attention(on)`
+# and `forward(video, memory: {block: MemoryRead}, capture_blocks) -> BackboneOutput`.
 BACKBONES: dict[str, type[nn.Module]] = {"mvit": MViTBackbone, "vit": VideoViT}
+# MeMViT's compression of dense visual memory (ANCHORS: kernel (7,3,3), stride (4,2,2)).
+MEMVIT_KERNEL = (7, 3, 3)
+MEMVIT_STRIDE = (4, 2, 2)
 
 
 def build_backbone(cfg: Mapping[str, Any]) -> nn.Module:
@@ -30,41 +36,109 @@ def build_backbone(cfg: Mapping[str, Any]) -> nn.Module:
 
 
 @dataclass
-class DetectionOutput:
+class TinyMemOutput:
     """What one streamed step produces."""
 
-    logits: Tensor  # [B, N, K] per-box action logits
-    box_features: Tensor  # [B, N, C] RoI features (what region memory stores)
+    logits: Tensor | dict[str, Tensor]  # detection: [B, N, K] per box; classification: per task
+    box_features: Tensor | None = None  # [B, N, C] RoI features (what region memory stores)
+    global_tokens: Tensor | None = None  # [B, G, C] source block's global tokens (region_token)
+    kept_kv: dict[str, Tensor] = field(default_factory=dict)  # vision cache -> [B, P+N_kv, 2C]
+    memory_attention: dict[str, Tensor] = field(default_factory=dict)  # type -> [B, l] mass
 
 
-class TinyMemDetector(nn.Module):
-    """Backbone whose planned blocks read memory, followed by the RoI detection head.
+class TinyMem(nn.Module):
+    """Backbone with memory readouts attached per the plan; subclasses add the task head.
 
-    `memory_dims` gives the token width of each memory type (e.g. {"text": 512}); region memory
-    stores RoI features of the head, so its width is the backbone's output width.
+    `memory_dims` gives the token width of each non-visual memory type (e.g. {"text": 512});
+    `vision` memory (MeMViT) needs none: each of its blocks caches its own keys/values.
     """
 
     def __init__(
         self,
         backbone: nn.Module,
-        head: RoIHead,
         spec: MemorySpec,
         memory_dims: Mapping[str, int],
+        vision_kernel: Sequence[int] = MEMVIT_KERNEL,
+        vision_stride: Sequence[int] = MEMVIT_STRIDE,
     ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.head = head
         self.spec = spec
         self.layer_types = spec.layer_types()
+        self.cache_names = spec.cache_names()
+        self._entry_shapes: dict[str, tuple[int, int]] = {}
         for index, kind in self.layer_types.items():
-            backbone.attach_memory(
-                index,
-                in_dim=memory_dims[kind],
-                kernel=spec.readout_kernel,
-                stride=spec.readout_stride,
-                groups=spec.readout_groups,
-                max_distance=spec.cache_size,
-            )
+            if kind == "vision":
+                readout = backbone.attach_vision_memory(
+                    index, vision_kernel, vision_stride, max_distance=spec.cache_size
+                )
+                width = 2 * backbone.block_width(index)  # keys and values side by side
+                self._entry_shapes[self.cache_names[index]] = (readout.entry_tokens, width)
+            else:
+                backbone.attach_memory(
+                    index,
+                    in_dim=memory_dims[kind],
+                    kernel=spec.readout_kernel,
+                    stride=spec.readout_stride,
+                    groups=spec.readout_groups,
+                    max_distance=spec.cache_size,
+                )
+        self.capture_blocks = (spec.source_block,) if "region_token" in spec.types else ()
+
+    def vision_entry_shapes(self) -> dict[str, tuple[int, int]]:
+        """(tokens, width) of one entry of each per-block vision cache."""
+        return dict(self._entry_shapes)
+
+    def memory_tokens(self, entry_tokens: Mapping[str, int]) -> dict[int, tuple[int, int]]:
+        """Memory tokens each augmented block attends to, before and after compression.
+
+        `entry_tokens` gives the tokens one clip writes per non-visual type (e.g. text: T,
+        region: N_region); vision entries are the block's own keys/values (prefix tokens
+        included). Counts are for a full cache: l entries, i.e. `l * tokens per entry`.
+        """
+        counts = {}
+        length = self.spec.length
+        for index, name in self.cache_names.items():
+            readout = self.backbone.blocks[index].attn.memory_readout
+            if isinstance(readout, VisionReadout):
+                before, after = readout.entry_tokens, readout.compressed_tokens()
+            else:
+                before = entry_tokens[name]
+                pad = readout.kernel // 2
+                after = conv_output_size(before, readout.kernel, readout.stride, pad)
+            counts[index] = (length * before, length * after)
+        return counts
+
+    def record_memory_attention(self, enabled: bool) -> None:
+        """Record the attention mass of each memory entry at every step (for inspection)."""
+        self.backbone.record_memory_attention(enabled)
+
+    def encode(
+        self, video: Tensor, memory: Mapping[str, MemoryRead] | None
+    ) -> tuple[BackboneOutput, TinyMemOutput]:
+        """Run the backbone on a clip [B, 3, T, H, W] reading each block's planned cache."""
+        per_block = {}
+        if memory:
+            per_block = {index: memory[name] for index, name in self.cache_names.items()}
+        encoded = self.backbone(video, per_block, capture_blocks=self.capture_blocks)
+        attention: dict[str, list[Tensor]] = {}
+        for index, mass in encoded.memory_attention.items():
+            attention.setdefault(self.layer_types[index], []).append(mass)
+        out = TinyMemOutput(
+            logits=torch.empty(0),
+            global_tokens=encoded.captured.get(self.spec.source_block),
+            kept_kv={self.cache_names[i]: kv for i, kv in encoded.kept_kv.items()},
+            memory_attention={k: torch.stack(v).mean(dim=0) for k, v in attention.items()},
+        )
+        return encoded, out
+
+
+class TinyMemDetector(TinyMem):
+    """TinyMem with the RoI detection head (AVA): per-box action logits."""
+
+    def __init__(self, backbone: nn.Module, head: RoIHead, spec: MemorySpec, **kwargs: Any):
+        super().__init__(backbone, spec, **kwargs)
+        self.head = head
 
     def forward(
         self,
@@ -72,13 +146,26 @@ class TinyMemDetector(nn.Module):
         boxes: Tensor,
         box_mask: Tensor,
         memory: Mapping[str, MemoryRead] | None = None,
-    ) -> DetectionOutput:
+    ) -> TinyMemOutput:
         """Detect actions for boxes [B, N, 4] in a clip [B, 3, T, H, W] given memory reads."""
-        per_block = {}
-        if memory:
-            per_block = {index: memory[kind] for index, kind in self.layer_types.items()}
-        encoded = self.backbone(video, per_block)
-        logits, features = self.head(
+        encoded, out = self.encode(video, memory)
+        out.logits, out.box_features = self.head(
             encoded.tokens, encoded.thw, boxes, box_mask, tuple(video.shape[-2:])
         )
-        return DetectionOutput(logits=logits, box_features=features)
+        return out
+
+
+class TinyMemClassifier(TinyMem):
+    """TinyMem with a clip classification head (EK-100 verb/noun, Breakfast): logits per task."""
+
+    def __init__(self, backbone: nn.Module, head: MultiTaskHead, spec: MemorySpec, **kwargs: Any):
+        super().__init__(backbone, spec, **kwargs)
+        self.head = head
+
+    def forward(
+        self, video: Tensor, memory: Mapping[str, MemoryRead] | None = None
+    ) -> TinyMemOutput:
+        """Classify a clip [B, 3, T, H, W] given memory reads: {task: [B, K_task]}."""
+        encoded, out = self.encode(video, memory)
+        out.logits = self.head(encoded.tokens, encoded.thw)
+        return out

@@ -10,7 +10,7 @@ the memory's temporal relative-position term of appendix A between queries and m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
 
 import torch
@@ -20,9 +20,10 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from tinymem.memory.cache import MemoryRead
-from tinymem.memory.readout import MemoryKV, MemoryReadout
+from tinymem.memory.readout import MemoryKV, MemoryReadout, VisionReadout
+from tinymem.models.attention import entry_attention, stack_kv
 from tinymem.models.checkpoints import CheckpointError, load_strict, read_state_dict
-from tinymem.models.mvit import BackboneOutput
+from tinymem.models.mvit import BackboneOutput, collect_block_state
 
 LAYER_NORM_EPS = 1e-6
 INIT_STD = 0.02  # truncated-normal std of linear weights and global tokens (VideoMAE's init)
@@ -87,6 +88,10 @@ class VideoAttention(nn.Module):
         self.v_bias = nn.Parameter(torch.zeros(dim))
         self.proj = nn.Linear(dim, dim)
         self.memory_readout = None
+        self.keep_kv = False  # keep this step's keys/values (vision memory writes them)
+        self.kept_kv: Tensor | None = None  # [B, N, 2C] detached
+        self.record_attention = False  # record the attention mass each memory entry receives
+        self.memory_attention: Tensor | None = None  # [B, l]
 
     def forward(
         self,
@@ -102,6 +107,8 @@ class VideoAttention(nn.Module):
         q, k, v = qkv.reshape(batch, tokens, 3, self.num_heads, self.head_dim).permute(
             2, 0, 3, 1, 4
         )  # each [B, heads, N, head_dim]
+        if self.keep_kv:
+            self.kept_kv = stack_kv(k, v)
         if memory is None:
             out = F.scaled_dot_product_attention(q, k, v)
         else:
@@ -129,6 +136,10 @@ class VideoAttention(nn.Module):
         attn_bias = F.pad(rel, (0, tokens))  # [B, heads, N, M + N]: no bias on current keys
         key = torch.cat([memory.key.to(q.dtype), k], dim=2)  # [B, heads, M + N, head_dim]
         value = torch.cat([memory.value.to(q.dtype), v], dim=2)
+        if self.record_attention:
+            logits = torch.matmul(q, key.transpose(2, 3)) * self.head_dim**-0.5 + attn_bias
+            probs = logits.softmax(dim=-1)[..., : memory.key.shape[2]]
+            self.memory_attention = entry_attention(probs, memory)
         if bool(has_memory.all()):
             return F.scaled_dot_product_attention(q, key, value, attn_mask=attn_bias)
         # Mixed batch: rows without any valid memory take the memory-free path bit for bit.
@@ -243,6 +254,38 @@ class VideoViT(nn.Module):
             query_time=self.thw[0],
         )
 
+    def block_width(self, index: int) -> int:
+        """Channels of the tokens block `index` outputs (the same for every block)."""
+        return self.out_dim
+
+    def attach_vision_memory(
+        self,
+        index: int,
+        kernel: Sequence[int],
+        stride: Sequence[int],
+        max_distance: int,
+    ) -> VisionReadout:
+        """Make block `index` read (and keep) its own compressed keys/values (MeMViT)."""
+        attn = self.blocks[index].attn
+        readout = VisionReadout(
+            dim=self.out_dim,
+            num_heads=self.num_heads,
+            kv_thw=self.thw,
+            prefix=self.num_global_tokens,
+            kernel=tuple(kernel),
+            stride=tuple(stride),
+            max_distance=max_distance,
+            query_time=self.thw[0],
+        )
+        attn.memory_readout = readout
+        attn.keep_kv = True
+        return readout
+
+    def record_memory_attention(self, enabled: bool) -> None:
+        """Record (or stop recording) the attention mass of each memory entry per block."""
+        for block in self.blocks:
+            block.attn.record_attention = enabled
+
     def _check_input(self, video: Tensor) -> None:
         if video.dim() == len(self.input_shape) + 1 and tuple(video.shape[1:]) == self.input_shape:
             return
@@ -303,7 +346,14 @@ class VideoViT(nn.Module):
                 x = block(x, self.thw, prefix, kv)
             if index in capture:
                 captured[index] = x[:, :prefix]  # [B, G, C] the block's output global tokens
-        return BackboneOutput(tokens=self.norm(x), thw=self.thw, captured=captured)
+        kept, attention = collect_block_state(self.blocks)
+        return BackboneOutput(
+            tokens=self.norm(x),
+            thw=self.thw,
+            captured=captured,
+            kept_kv=kept,
+            memory_attention=attention,
+        )
 
 
 def _init_weights(module: nn.Module) -> None:
