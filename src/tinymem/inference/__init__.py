@@ -1,0 +1,1 @@
+"""Online prediction on a user's own videos: streaming decode, person boxes, rendering, outputs."""

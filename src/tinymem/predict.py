@@ -1,0 +1,20 @@
+"""`python -m tinymem.predict video=PATH ckpt_path=CKPT`: online prediction on your own videos."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from tinymem.train import CONFIG_DIR
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+def main(cfg: DictConfig) -> None:
+    """Stream the video(s) through the checkpoint and write predictions (and renders)."""
+    from tinymem.inference.predictor import predict
+
+    predict(cfg)
+
+
+if __name__ == "__main__":
+    main()
