@@ -44,7 +44,8 @@ def make_cfg(tmp_path: Path, tiny_world: Path) -> Callable[..., DictConfig]:
             if cfg.data.get("synthetic") is not None:
                 cfg.data.synthetic = dict(TINY_WORLD)
             cfg.data.num_workers = 0
-            cfg.memory.text_encoder.cache_dir = str(tmp_path / "text_cache")
+            if "memory" in cfg:
+                cfg.memory.text_encoder.cache_dir = str(tmp_path / "text_cache")
         return cfg
 
     return factory

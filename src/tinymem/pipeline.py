@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
 from tinymem.data.ava import read_label_map
 from tinymem.data.classification_datamodule import BreakfastDataModule, EpicKitchensDataModule
+from tinymem.lit.classification import ClassificationModule
+from tinymem.lit.detection import DetectionModule
 from tinymem.memory.plan import ConfigError, parse_memory_spec
 from tinymem.metrics.ava_map import FrameMAP
 
@@ -156,7 +158,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     datamodule.prepare_data()
-    module_class = get_class(cfg.model._target_)
+    classify = isinstance(datamodule, EpicKitchensDataModule | BreakfastDataModule)
+    module_class = ClassificationModule if classify else DetectionModule
     model = module_class.load_from_checkpoint(
         ckpt,
         map_location="cpu",
