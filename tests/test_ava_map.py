@@ -1,11 +1,26 @@
-"""AVA frame-mAP@0.5 against hand-computed PASCAL VOC answers."""
+"""AVA frame-mAP@0.5: every rule of the official evaluator against hand-computed answers."""
 
+import heapq
 import math
+from collections import Counter, defaultdict
 
+import numpy as np
 import pytest
 
-from tinymem.data.ava import AvaBox, Detection, read_detections, write_detections
-from tinymem.metrics.ava_map import average_precision, evaluate_ava_files, frame_map
+from tinymem.data.ava import (
+    AvaBox,
+    AvaRows,
+    Detection,
+    read_annotation_rows,
+    read_detection_rows,
+    read_detections,
+    write_detections,
+    write_label_map,
+)
+from tinymem.data.errors import DataFormatError
+from tinymem.metrics.ava import average_precision, evaluate_ava_files, frame_map
+from tinymem.metrics.ava_map import frame_map as frame_map_old_name
+from tinymem.tools.ava_map import main as ava_map_main
 
 VIDEO = "vid"
 KEY_A = (VIDEO, 902)
@@ -55,7 +70,7 @@ def test_average_precision_rejects_bad_input(scores, hits, num_truth, message):
 
 
 # ---------------------------------------------------------------------------------------------
-# frame_map
+# frame_map: one test per rule
 
 
 def test_perfect_detections_give_one():
@@ -70,7 +85,8 @@ def test_perfect_detections_give_one():
     assert result.mean_ap == pytest.approx(1.0)
     assert result.per_class == pytest.approx({1: 1.0, 2: 1.0})
     assert result.classes_without_groundtruth == []
-    assert result.num_detections_dropped == 0
+    assert result.num_detections_without_groundtruth == 0
+    assert frame_map_old_name is frame_map  # the former module name still works
 
 
 def test_missed_box_lowers_ap_by_voc_amount():
@@ -105,6 +121,17 @@ def test_duplicate_detection_is_false_positive():
     assert frame_map(truth, detections, [1]).mean_ap == pytest.approx(0.5 + 0.5 * 2 / 3)
 
 
+def test_greedy_matching_follows_descending_score_not_file_order():
+    # the lower-scored detection fits the box better, but the higher-scored one claims it first
+    truth = {KEY_A: [AvaBox(LEFT, [1])]}
+    detections = [det(KEY_A, LEFT, 0.6), det(KEY_A, (0.0, 0.0, 0.36, 1.0), 0.9)]
+    # 0.9 takes the box (IoU 0.9), the exact 0.6 is a duplicate: TP then FP -> AP 1
+    result = frame_map(truth, detections, [1])
+    assert result.mean_ap == pytest.approx(1.0)
+    swapped = [det(KEY_A, LEFT, 0.9), det(KEY_A, FAR, 0.95)]
+    assert frame_map(truth, swapped, [1]).mean_ap == pytest.approx(0.5)
+
+
 def test_best_box_taken_means_false_positive_even_if_another_box_overlaps():
     # two overlapping groundtruth boxes; the second detection overlaps both (IoU 0.9 and 0.74)
     # but its best box is taken: VOC counts it as FP instead of matching the other box
@@ -115,11 +142,18 @@ def test_best_box_taken_means_false_positive_even_if_another_box_overlaps():
 
 
 @pytest.mark.parametrize(("x2", "expected"), [(0.499, 0.0), (0.5, 1.0), (0.501, 1.0)])
-def test_iou_threshold_boundary(x2, expected):
-    # groundtruth covers the whole frame, the detection its left part: IoU = x2
+def test_iou_exactly_half_is_a_hit(x2, expected):
+    # groundtruth covers the whole frame, the detection its left part: IoU = x2 (0.5 exactly)
     truth = {KEY_A: [AvaBox((0.0, 0.0, 1.0, 1.0), [1])]}
     detections = [det(KEY_A, (0.0, 0.0, x2, 1.0), 0.9)]
     assert frame_map(truth, detections, [1]).mean_ap == pytest.approx(expected)
+
+
+def test_iou_has_no_plus_one_pixel_term():
+    # IoU 0.0625 / 0.25 = 0.25: a miss; with the +1 convention it would be (1.25*1.0625)/1.5625
+    truth = {KEY_A: [AvaBox((0.25, 0.25, 0.5, 0.5), [1])]}
+    detections = [det(KEY_A, (0.25, 0.25, 0.5, 0.3125), 0.9)]
+    assert frame_map(truth, detections, [1]).mean_ap == 0.0
 
 
 def test_detection_of_other_class_does_not_match():
@@ -130,7 +164,7 @@ def test_detection_of_other_class_does_not_match():
     assert result.mean_ap == pytest.approx(0.75)
 
 
-def test_class_without_groundtruth_is_excluded_from_mean():
+def test_class_without_groundtruth_is_left_out_of_the_mean():
     truth = {KEY_A: [AvaBox(LEFT, [1])]}
     detections = [det(KEY_A, LEFT, 0.9, 1), det(KEY_A, RIGHT, 0.8, 3)]
     result = frame_map(truth, detections, [1, 3, 5])
@@ -139,41 +173,104 @@ def test_class_without_groundtruth_is_excluded_from_mean():
     assert result.classes_without_groundtruth == [3, 5]
 
 
-def test_excluded_keyframes_drop_groundtruth_and_detections():
-    truth = {KEY_A: [AvaBox(LEFT, [1])], KEY_B: [AvaBox(LEFT, [1])]}
+def test_class_with_groundtruth_but_no_detections_scores_zero():
+    truth = {KEY_A: [AvaBox(LEFT, [1]), AvaBox(RIGHT, [2])]}
+    result = frame_map(truth, [det(KEY_A, LEFT, 0.9, 1)], [1, 2])
+    assert result.per_class == {1: 1.0, 2: 0.0}
+    assert result.mean_ap == pytest.approx(0.5)
+
+
+def test_excluded_keyframes_are_removed_from_both_sides():
+    truth = {KEY_A: [AvaBox(LEFT, [1])], KEY_B: [AvaBox(LEFT, [1]), AvaBox(RIGHT, [1])]}
     detections = [det(KEY_A, LEFT, 0.9), det(KEY_B, FAR, 0.95)]
-    assert frame_map(truth, detections, [1]).mean_ap == pytest.approx(0.25)
+    # with B: FP first, one TP of three boxes; without B: its boxes are not missed either
+    assert frame_map(truth, detections, [1]).mean_ap == pytest.approx(1 / 6)
     result = frame_map(truth, detections, [1], excluded={KEY_B})
     assert result.mean_ap == pytest.approx(1.0)
-    assert result.num_detections_dropped == 1
+    assert result.num_detections_excluded == 1
+    assert result.num_groundtruth_excluded == 2
 
 
-def test_dropped_and_skipped_detections_are_counted():
+def test_detections_on_keyframes_without_groundtruth_are_false_positives():
     truth = {KEY_A: [AvaBox(LEFT, [1, 80])]}
     detections = [
         det(KEY_A, LEFT, 0.9),
-        det((VIDEO, 999), LEFT, 0.99),  # keyframe without groundtruth
-        det(("other", 902), LEFT, 0.99),  # video without groundtruth
-        det(KEY_A, LEFT, 0.99, 80),  # class not evaluated
+        det((VIDEO, 999), LEFT, 0.99),  # keyframe without groundtruth: FP
+        det(("other", 902), LEFT, 0.95),  # video without groundtruth: FP
+        det(KEY_A, LEFT, 0.99, 80),  # class not evaluated: ignored
     ]
     result = frame_map(truth, detections, [1])
-    assert result.mean_ap == pytest.approx(1.0)
-    assert result.num_detections_dropped == 2
+    assert result.mean_ap == pytest.approx(1 / 3)  # FP, FP, TP
+    assert result.num_detections_without_groundtruth == 2
     assert result.num_detections_other_class == 1
     assert result.num_groundtruth_other_class == 1
     table = result.table({1: "bend/bow (at the waist)"})
-    assert "bend/bow (at the waist)" in table
-    assert "100.00" in table
-    assert "without groundtruth or excluded: 2" in table
+    assert "bend/bow (at the waist)" in table and "33.33" in table
+    assert "detections on keyframes without groundtruth (false positives): 2" in table
 
 
-def test_detections_beyond_per_keyframe_cap_are_cut_and_counted():
+def test_only_the_50_best_rows_of_a_keyframe_count():
     truth = {KEY_A: [AvaBox(LEFT, [1])]}
-    detections = [det(KEY_A, FAR, 0.9), det(KEY_A, FAR, 0.8), det(KEY_A, LEFT, 0.7)]
-    capped = frame_map(truth, detections, [1], max_detections_per_keyframe=2)
-    assert capped.mean_ap == pytest.approx(0.0)
-    assert capped.num_detections_over_capacity == 1
-    assert frame_map(truth, detections, [1]).mean_ap == pytest.approx(1 / 3)
+    far = [det(KEY_A, FAR, 0.9 - i / 1000) for i in range(50)]
+    cut = frame_map(truth, [*far, det(KEY_A, LEFT, 0.1)], [1])  # the TP is the 51st best
+    assert cut.mean_ap == 0.0
+    assert cut.num_detections_over_capacity == 1
+    kept = frame_map(truth, [*far[:49], det(KEY_A, LEFT, 0.1)], [1])  # the TP is the 50th
+    assert kept.mean_ap == pytest.approx(1 / 50)
+    uncapped = frame_map(
+        truth, [*far, det(KEY_A, LEFT, 0.1)], [1], max_detections_per_keyframe=None
+    )
+    assert uncapped.mean_ap == pytest.approx(1 / 51)
+    # rows of classes that are not evaluated do not use up the 50
+    others = [det(KEY_A, FAR, 0.95, 7) for _ in range(60)]
+    assert frame_map(truth, [*others, det(KEY_A, LEFT, 0.1)], [1]).mean_ap == 1.0
+
+
+def test_cap_ties_follow_the_official_heap():
+    truth = {KEY_A: [AvaBox(LEFT, [1])]}
+    same = [det(KEY_A, FAR, 0.5) for _ in range(50)]
+    # a full heap takes a row only with a strictly higher score: the 51st tie is dropped
+    assert frame_map(truth, [*same, det(KEY_A, LEFT, 0.5)], [1]).mean_ap == 0.0
+    assert frame_map(truth, [det(KEY_A, LEFT, 0.5), *same], [1]).mean_ap > 0.0
+    # a higher row evicts the smallest (score, action_id, y1, x1, y2, x2) among the tied rows
+    tied = [det(KEY_A, FAR, 0.5, 2) for _ in range(49)]
+    larger = [det(KEY_A, LEFT, 0.5, 3), *tied, det(KEY_A, FAR, 0.9, 2)]
+    truth3 = {KEY_A: [AvaBox(LEFT, [3])]}
+    assert frame_map(truth3, larger, [2, 3]).per_class[3] == 1.0  # a (0.5, 2, ...) row goes
+    smallest = [det(KEY_A, LEFT, 0.5, 1), *tied, det(KEY_A, FAR, 0.9, 2)]
+    assert frame_map(truth, smallest, [1, 2]).per_class[1] == 0.0  # (0.5, 1, ...) goes
+
+
+def test_empty_detection_boxes_are_dropped_not_false_positives():
+    truth = {KEY_A: [AvaBox(LEFT, [1])]}
+    detections = [det(KEY_A, (0.5, 0.1, 0.5, 0.9), 0.9), det(KEY_A, LEFT, 0.8)]
+    result = frame_map(truth, detections, [1])
+    assert result.mean_ap == 1.0
+    assert result.num_detections_empty_box == 1
+
+
+def test_equal_overlap_goes_to_the_first_box_in_descending_person_id():
+    # D2 overlaps A and B equally (IoU 0.6 each); A is taken by D1
+    a, b = (0.0, 0.0, 0.5, 1.0), (0.25, 0.0, 0.75, 1.0)
+    detections = AvaRows.from_detections(
+        [det(KEY_A, a, 0.9), det(KEY_A, (0.125, 0.0, 0.625, 1.0), 0.8)]
+    )
+
+    def truth(person_a, person_b):
+        return AvaRows.build([KEY_A, KEY_A], [a, b], [1, 1], person_id=[person_a, person_b])
+
+    assert frame_map(truth(1, 2), detections, [1]).mean_ap == 1.0  # order B, A: D2 takes B
+    assert frame_map(truth(2, 1), detections, [1]).mean_ap == 0.5  # order A, B: D2 hits taken A
+
+
+def test_duplicate_groundtruth_rows_count_twice(tmp_path):
+    label_map = tmp_path / "labels.pbtxt"
+    write_label_map(label_map, {1: "bend/bow (at the waist)"})
+    gt = tmp_path / "gt.csv"
+    gt.write_text("vid,0902,0.000,0.000,0.400,1.000,1,0\n" * 2)
+    detections = tmp_path / "det.csv"
+    write_detections(detections, [det(KEY_A, LEFT, 0.9)])
+    assert evaluate_ava_files(gt, detections, label_map).mean_ap == pytest.approx(0.5)
 
 
 def test_no_groundtruth_at_all_is_an_error():
@@ -182,26 +279,141 @@ def test_no_groundtruth_at_all_is_an_error():
 
 
 # ---------------------------------------------------------------------------------------------
-# files
+# A row-by-row reference of the official rules, against the vectorised code on tie-heavy input
 
 
-def test_round_trip_through_files(tmp_path):
-    label_map = tmp_path / "labels.pbtxt"
-    label_map.write_text(
-        'item {\n  name: "bend/bow (at the waist)"\n  id: 1\n}\n'
-        'item {\n  name: "crouch/kneel"\n  id: 3\n}\n'
-        'item {\n  name: "dance"\n  id: 4\n}\n'
+def reference_map(gt_rows, det_rows, class_ids, excluded, cap=50):
+    """The official rules, one row at a time (heap cap, greedy matching, VOC AP)."""
+    classes = set(class_ids)
+    truth_heaps, det_heaps = {}, {}
+    for video, ts, x1, y1, x2, y2, action, person in gt_rows:
+        if action in classes:
+            heapq.heappush(
+                truth_heaps.setdefault((video, ts), []), (float(person), action, y1, x1, y2, x2)
+            )
+    for video, ts, x1, y1, x2, y2, action, score in det_rows:
+        if action not in classes:
+            continue
+        heap = det_heaps.setdefault((video, ts), [])
+        if len(heap) < cap:
+            heapq.heappush(heap, (score, action, y1, x1, y2, x2))
+        elif score > heap[0][0]:
+            heapq.heapreplace(heap, (score, action, y1, x1, y2, x2))
+    truth = {k: sorted(h, key=lambda e: -e[0]) for k, h in truth_heaps.items() if k not in excluded}
+    num_truth = Counter(entry[1] for entries in truth.values() for entry in entries)
+    scores, hits = defaultdict(list), defaultdict(list)
+    for key, heap in det_heaps.items():
+        if key in excluded:
+            continue
+        taken = set()
+        for score, action, y1, x1, y2, x2 in sorted(heap, key=lambda e: -e[0]):
+            if not (y1 < y2 and x1 < x2):
+                continue
+            boxes = [(i, e[2:]) for i, e in enumerate(truth.get(key, [])) if e[1] == action]
+            best, best_iou = None, -1.0
+            for i, (ty1, tx1, ty2, tx2) in boxes:
+                h = max(0.0, min(y2, ty2) - max(y1, ty1))
+                w = max(0.0, min(x2, tx2) - max(x1, tx1))
+                inter = h * w
+                iou = inter / ((y2 - y1) * (x2 - x1) + (ty2 - ty1) * (tx2 - tx1) - inter)
+                if iou > best_iou:
+                    best, best_iou = i, iou
+            hit = best is not None and best_iou >= 0.5 and best not in taken
+            if hit:
+                taken.add(best)
+            scores[action].append(score)
+            hits[action].append(hit)
+    per_class = {}
+    for c in sorted(classes):
+        if num_truth[c] == 0:
+            continue
+        ranked = [hits[c][i] for i in np.argsort(np.array(scores[c], dtype=float))[::-1]]
+        precision, recall, found = [], [], 0
+        for n, hit in enumerate(ranked, 1):
+            found += hit
+            precision.append(found / n)
+            recall.append(found / num_truth[c])
+        precision, recall = [0.0, *precision, 0.0], [0.0, *recall, 1.0]
+        for i in range(len(precision) - 2, -1, -1):
+            precision[i] = max(precision[i], precision[i + 1])
+        per_class[c] = sum(
+            (recall[i] - recall[i - 1]) * precision[i]
+            for i in range(1, len(recall))
+            if recall[i] != recall[i - 1]
+        )
+    return per_class
+
+
+def random_rows(rng):
+    """Rows on a coarse grid with few score levels: IoU ties, IoU 0.5, score ties, >50 rows."""
+    grid = int(rng.choice([2, 4]))
+    levels = int(rng.choice([3, 10, 1000]))
+    keys = list({(f"v{rng.integers(3)}", 902 + int(rng.integers(5))) for _ in range(10)})
+
+    def box():
+        x = np.sort(rng.integers(0, grid + 1, 2)) / grid
+        y = np.sort(rng.integers(0, grid + 1, 2)) / grid
+        return float(x[0]), float(y[0]), float(x[1]), float(y[1])
+
+    gt = [
+        (*key, *box(), int(rng.choice([1, 2, 3, 9])), int(rng.integers(3)))
+        for key in keys[:6]
+        for _ in range(rng.integers(1, 6))
+    ]
+    gt += gt[: len(gt) // 5]  # duplicated rows
+    detections = [
+        (*key, *box(), int(rng.choice([1, 2, 3, 9])), float(rng.integers(levels) / levels))
+        for key in [*keys, ("unseen", 902)]
+        for _ in range(rng.integers(0, 80))
+    ]
+    rng.shuffle(detections)
+    excluded = {key for key in keys if rng.random() < 0.2}
+    return gt, detections, excluded
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_vectorised_code_matches_the_row_by_row_reference(seed):
+    gt, detections, excluded = random_rows(np.random.default_rng(seed))
+    expected = reference_map(gt, detections, [1, 2, 3], excluded)
+    if not expected:
+        pytest.skip("no groundtruth left")
+    gt_rows = AvaRows.build(
+        [r[:2] for r in gt], [r[2:6] for r in gt], [r[6] for r in gt], person_id=[r[7] for r in gt]
     )
-    groundtruth_csv = tmp_path / "gt.csv"
-    groundtruth_csv.write_text(
-        "vid,0902,0.000,0.000,0.400,1.000,1,0\n"
-        "vid,0902,0.000,0.000,0.400,1.000,80,0\n"  # class outside the label map
-        "vid,0902,0.600,0.000,1.000,1.000,3,1\n"
-        "vid,0903,0.000,0.000,0.400,1.000,1,0\n"
-        "vid,0904,0.600,0.000,1.000,1.000,3,1\n"  # excluded keyframe
+    det_rows = AvaRows.build(
+        [r[:2] for r in detections],
+        [r[2:6] for r in detections],
+        [r[6] for r in detections],
+        score=[r[7] for r in detections],
     )
-    excluded_csv = tmp_path / "excluded.csv"
-    excluded_csv.write_text("vid,0904\n")
+    result = frame_map(gt_rows, det_rows, [1, 2, 3], excluded=excluded)
+    assert result.per_class == pytest.approx(expected, abs=1e-12)
+    assert result.mean_ap == pytest.approx(sum(expected.values()) / len(expected), abs=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# files and the command line
+
+LABEL_MAP = (
+    'item {\n  name: "bend/bow (at the waist)"\n  id: 1\n}\n'
+    'item {\n  name: "crouch/kneel"\n  id: 3\n}\n'
+    'item {\n  name: "dance"\n  id: 4\n}\n'
+)
+GROUNDTRUTH = (
+    "vid,0902,0.000,0.000,0.400,1.000,1,0\n"
+    "vid,0902,0.000,0.000,0.400,1.000,80,0\n"  # class outside the label map
+    "vid,0902,0.600,0.000,1.000,1.000,3,1\n"
+    "vid,0903,0.000,0.000,0.400,1.000,1,0\n"
+    "vid,0904,0.600,0.000,1.000,1.000,3,1\n"  # excluded keyframe
+)
+
+
+@pytest.fixture
+def ava_files(tmp_path):
+    """Label map, groundtruth, excluded timestamps and detections in the AVA formats."""
+    (tmp_path / "labels.pbtxt").write_text(LABEL_MAP)
+    (tmp_path / "gt.csv").write_text(GROUNDTRUTH)
+    (tmp_path / "excluded.csv").write_text("vid,0904\n")
     detections = [
         det(KEY_A, LEFT, 0.9, 1),
         det(KEY_A, RIGHT, 0.125, 1),
@@ -209,14 +421,71 @@ def test_round_trip_through_files(tmp_path):
         det(KEY_B, RIGHT, 0.5, 1),
         det((VIDEO, 904), RIGHT, 0.5, 3),
     ]
-    detections_csv = tmp_path / "detections.csv"
-    write_detections(detections_csv, detections)
-    assert read_detections(detections_csv) == detections
+    write_detections(tmp_path / "det.csv", detections)
+    assert read_detections(tmp_path / "det.csv") == detections
+    return tmp_path
 
-    result = evaluate_ava_files(groundtruth_csv, detections_csv, label_map, excluded_csv)
+
+def test_round_trip_through_files(ava_files):
+    result = evaluate_ava_files(
+        ava_files / "gt.csv",
+        ava_files / "det.csv",
+        ava_files / "labels.pbtxt",
+        ava_files / "excluded.csv",
+    )
     # class 1: TP 0.9, FP 0.5, FP 0.125 with 2 boxes -> 1/2; class 3: perfect; class 4: none
     assert result.per_class == pytest.approx({1: 0.5, 3: 1.0})
     assert result.mean_ap == pytest.approx(0.75)
     assert result.classes_without_groundtruth == [4]
-    assert result.num_detections_dropped == 1
+    assert result.num_detections_excluded == 1
     assert result.num_groundtruth_other_class == 1
+    assert result.num_groundtruth_excluded == 1
+
+
+def test_fast_and_row_by_row_parsers_agree(ava_files):
+    plain = read_detection_rows(ava_files / "det.csv")
+    # quotes, spaces and CRLF send the file to the csv-module parser
+    text = (ava_files / "det.csv").read_text().replace("vid,", '"vid", ').replace("\n", "\r\n")
+    (ava_files / "odd.csv").write_text(text, newline="")
+    odd = read_detection_rows(ava_files / "odd.csv")
+    assert odd.keyframes == plain.keyframes == [KEY_A, KEY_B, (VIDEO, 904)]
+    for field in ("keyframe", "boxes", "action_id", "score", "person_id"):
+        np.testing.assert_array_equal(getattr(odd, field), getattr(plain, field))
+    truth = read_annotation_rows(ava_files / "gt.csv")
+    assert truth.person_id.tolist() == [0, 0, 1, 0, 1] and len(truth.keyframes) == 3
+
+
+@pytest.mark.parametrize(
+    ("bad_row", "expected"),
+    [
+        ("vid,09x2,0.1,0.2,0.3,0.4,1,0.5", "integer timestamp"),
+        ("vid,0902,0.3,0.2,0.1,0.4,1,0.5", "x1 <= x2"),
+        ("vid,0902,0.1,0.2,0.3,0.4,1", "expected 8 columns"),
+        ("vid,0902,0.1,0.2,0.3,0.4,1,0.5,7", "expected 8 columns"),
+        ("vid,0902,0.1,0.2,0.3,1.4,1,0.5", "y2 in [0, 1]"),
+        ("vid,0902,0.1,0.2,0.3,0.4,1,nan", "finite float score"),
+    ],
+)
+def test_bad_detection_rows_name_file_and_line(tmp_path, bad_row, expected):
+    path = tmp_path / "det.csv"
+    path.write_text("vid,0902,0.1,0.2,0.3,0.4,1,0.5\n\n" + bad_row + "\n")
+    with pytest.raises(DataFormatError) as info:
+        read_detection_rows(path)
+    assert str(info.value).startswith(f"{path}:3: ") and expected in str(info.value)
+
+
+def test_command_line_prints_table_and_map(ava_files, capsys):
+    args = ["-g", str(ava_files / "gt.csv"), "-d", str(ava_files / "det.csv")]
+    args += ["-l", str(ava_files / "labels.pbtxt"), "-e", str(ava_files / "excluded.csv")]
+    assert ava_map_main(args) == 0
+    out = capsys.readouterr().out
+    assert "crouch/kneel" in out and "100.00" in out and "50.00" in out
+    assert "frame mAP@0.5: 0.750000" in out
+    assert "classes without groundtruth (not in the mean): 4" in out
+
+
+def test_command_line_reports_bad_input(ava_files, capsys):
+    (ava_files / "det.csv").write_text("vid,0902,0.1,0.2,0.3,0.4,1,0.5\nvid,0902,0.1\n")
+    args = ["-g", str(ava_files / "gt.csv"), "-d", str(ava_files / "det.csv")]
+    assert ava_map_main([*args, "-l", str(ava_files / "labels.pbtxt")]) == 1
+    assert f"{ava_files / 'det.csv'}:2: expected 8 columns" in capsys.readouterr().err

@@ -72,16 +72,22 @@ def test_eval_uses_proposals_and_train_uses_groundtruth(tiny_world: Path) -> Non
     assert dm.skipped["videos without a caption file (empty captions used)"] == 0
 
 
-def test_missing_video_names_the_file(tiny_world: Path, tmp_path: Path) -> None:
+def test_video_without_a_file_is_skipped_and_counted(tiny_world: Path, tmp_path: Path) -> None:
     root = tmp_path / "world"
     shutil.copytree(tiny_world, root)
     victim = sorted((root / "videos").glob("syn_train_*.mp4"))[0]
     victim.unlink()
+    full = _datamodule(tiny_world)
+    full.setup()
     dm = _datamodule(root)
     dm.setup()
-    index = dm.datasets["train"].videos[0][0]
-    with pytest.raises(DataFormatError, match=victim.stem):
-        dm.datasets["train"][index]
+    assert victim.stem not in dm.datasets["train"].video_names
+    lost = len(full.datasets["train"]) - len(dm.datasets["train"])
+    assert lost > 0 and dm.skipped["keyframes of videos without frames (skipped)"] == lost
+    for video in (root / "videos").glob("syn_train_*.mp4"):
+        video.unlink()  # no training video at all is an error, not an empty epoch
+    with pytest.raises(DataFormatError, match="expected frames for the train videos"):
+        _datamodule(root).setup()
 
 
 def test_corrupt_video_names_the_file(tiny_world: Path, tmp_path: Path) -> None:

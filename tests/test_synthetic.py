@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from tinymem.data.ava import (
+    AVA_EVALUATED_IDS,
     read_annotations,
+    read_detection_rows,
     read_excluded_timestamps,
     read_label_map,
     read_proposals,
@@ -19,9 +21,11 @@ from tinymem.data.synthetic import (
     render_video,
     video_keyframes,
     video_rng,
+    write_metric_benchmark,
 )
 from tinymem.data.video import clip_frame_indices, probe_video, read_frames, write_video
 from tinymem.memory.captions import CaptionStore
+from tinymem.metrics.ava import evaluate_ava_files
 from tinymem.tools.make_synthetic import main
 
 SMALL = SyntheticSpec(seed=3, num_train_videos=2, num_val_videos=2, episodes_per_video=2)
@@ -203,3 +207,13 @@ def test_cli(tmp_path, capsys):
     assert "seed: expected an integer" in capsys.readouterr().err
     assert main(["seed=1"]) == 2
     assert "missing out=DIR" in capsys.readouterr().err
+
+
+def test_metric_benchmark_input_is_valid_ava(tmp_path):
+    paths = write_metric_benchmark(tmp_path, num_keyframes=30, detections_per_keyframe=170)
+    assert len(read_detection_rows(paths["detections"])) == 30 * 170
+    result = evaluate_ava_files(
+        paths["groundtruth"], paths["detections"], paths["label_map"], paths["excluded"]
+    )
+    assert set(result.per_class) <= set(AVA_EVALUATED_IDS) and 0.0 < result.mean_ap < 1.0
+    assert result.num_detections_over_capacity > 0 and result.num_detections_other_class > 0

@@ -18,7 +18,7 @@ from tinymem.data.classification_datamodule import BreakfastDataModule, EpicKitc
 from tinymem.lit.classification import ClassificationModule
 from tinymem.lit.detection import DetectionModule
 from tinymem.memory.plan import ConfigError, parse_memory_spec
-from tinymem.metrics.ava_map import FrameMAP
+from tinymem.metrics.ava import FrameMAP
 
 log = logging.getLogger(__name__)
 

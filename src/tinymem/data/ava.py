@@ -7,11 +7,14 @@ top-left; timestamps are integer seconds (written zero-padded to 4 digits).
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
+
+import numpy as np
 
 from tinymem.data.errors import data_error
 
@@ -27,6 +30,13 @@ SCORE_DECIMALS = 6
 TIMESTAMP_DIGITS = 4
 BOX_NAMES = ("x1", "y1", "x2", "y2")
 LABEL_MAP_BLOCKS = ("item", "label")  # the two pbtxt dialects
+AVA_NUM_ACTIONS = 80  # action ids 1..80; a model's output index is id - 1
+# The 60 ids of ava_action_list_v2.2_for_activitynet_2019.pbtxt, the classes that are evaluated.
+AVA_EVALUATED_IDS = (
+    *(1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 20, 22, 24, 26, 27, 28, 29, 30, 34),
+    *(36, 37, 38, 41, 43, 45, 46, 47, 48, 49, 51, 52, 54, 56, 57, 58, 59, 60, 61, 62, 63),
+    *(64, 65, 66, 67, 68, 69, 70, 72, 73, 74, 76, 77, 78, 79, 80),
+)
 LABEL_MAP_ID_KEYS = ("id", "label_id")
 
 
@@ -279,6 +289,179 @@ def read_detections(path: PathType) -> list[Detection]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Whole files as columns (fast enough for AVA's 2M-row detection files)
+
+# Bytes of a plain CSV: printable ASCII except space and quote, and newlines. A file with any
+# other byte goes to the row-by-row parser, whose CSV semantics (quoting, stripped fields) are
+# the definition.
+_PLAIN_BYTES = bytes(c for c in range(0x21, 0x7F) if c != ord('"')) + b"\n"
+MAX_FAST_LINE = 256  # longer lines go row by row (the fast path sizes a bytes column by them)
+MAX_FAST_TIMESTAMP = 2**31  # keyframe codes video * (max timestamp + 1) + timestamp fit int64
+
+
+@dataclass
+class AvaRows:
+    """The rows of an annotation or detection CSV as columns, in file order (no merging)."""
+
+    keyframes: list[tuple[str, int]]  # distinct (video_id, timestamp), by first appearance
+    keyframe: np.ndarray  # [N] int64 index into keyframes
+    boxes: np.ndarray  # [N, 4] float64 x1, y1, x2, y2 in [0, 1]
+    action_id: np.ndarray  # [N] int64
+    score: np.ndarray  # [N] float64; 1.0 for groundtruth
+    person_id: np.ndarray  # [N] int64; -1 for detections
+
+    def __len__(self) -> int:
+        return len(self.keyframe)
+
+    @classmethod
+    def build(
+        cls,
+        keys: Sequence[tuple[str, int]],
+        boxes: Sequence[Box] | np.ndarray,
+        action_id: Sequence[int] | np.ndarray,
+        score: Sequence[float] | np.ndarray | None = None,
+        person_id: Sequence[int] | np.ndarray | None = None,
+    ) -> AvaRows:
+        """Rows from per-row keys and values (score defaults to 1.0, person_id to -1)."""
+        index: dict[tuple[str, int], int] = {}
+        codes = np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.int64)
+        count = len(codes)
+        return cls(
+            keyframes=list(index),
+            keyframe=codes,
+            boxes=np.asarray(boxes, dtype=np.float64).reshape(count, 4),
+            action_id=np.asarray(action_id, dtype=np.int64).reshape(count),
+            score=np.ones(count) if score is None else np.asarray(score, np.float64),
+            person_id=np.full(count, -1, np.int64)
+            if person_id is None
+            else np.asarray(person_id, np.int64),
+        )
+
+    @classmethod
+    def from_keyframes(cls, keyframes: Mapping[tuple[str, int], Iterable[AvaBox]]) -> AvaRows:
+        """One row per (box, action id) of merged keyframes, as write_annotations writes them."""
+        rows = [
+            (key, entry.box, label, entry.person_id)
+            for key, entries in keyframes.items()
+            for entry in entries
+            for label in entry.labels
+        ]
+        keys, boxes, labels, persons = zip(*rows, strict=True) if rows else ((), (), (), ())
+        return cls.build(keys, boxes, labels, person_id=persons)
+
+    @classmethod
+    def from_detections(cls, detections: Iterable[Detection]) -> AvaRows:
+        """One row per detection."""
+        items = list(detections)
+        return cls.build(
+            [(d.video_id, d.timestamp) for d in items],
+            [d.box for d in items],
+            [d.action_id for d in items],
+            score=[d.score for d in items],
+        )
+
+
+def read_annotation_rows(path: PathType) -> AvaRows:
+    """Read a groundtruth CSV as columns, every row kept (read_annotations merges boxes).
+
+    Raises DataFormatError naming the file and line for any row read_annotations rejects.
+    """
+    return _read_rows(path, ANNOTATION_COLUMNS)
+
+
+def read_detection_rows(path: PathType) -> AvaRows:
+    """Read a prediction CSV ``video_id,timestamp,x1,y1,x2,y2,action_id,score`` as columns.
+
+    Raises DataFormatError naming the file and line for any row read_detections rejects.
+    """
+    return _read_rows(path, DETECTION_COLUMNS)
+
+
+def _read_rows(path: PathType, columns: str) -> AvaRows:
+    """Columns of a whole CSV: a vectorised parse when the file is plain, else row by row."""
+    with open(path, "rb") as f:
+        data = f.read().replace(b"\r\n", b"\n")
+    rows = None if data.translate(None, _PLAIN_BYTES) else _fast_rows(data, columns)
+    return rows if rows is not None else _slow_rows(path, columns)
+
+
+def _fast_rows(data: bytes, columns: str) -> AvaRows | None:
+    """Parse plain rows in one numpy pass; None when any row needs the row-by-row parser.
+
+    Only a shortcut: whatever it cannot vouch for goes to ``_slow_rows``, which names the line.
+    """
+    if not data.strip():
+        return AvaRows.build([], np.zeros((0, 4)), [])
+    newlines = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
+    longest = int(np.diff(newlines, prepend=-1, append=len(data)).max()) - 1  # longest line
+    if longest > MAX_FAST_LINE:
+        return None
+    last = np.float64 if columns == DETECTION_COLUMNS else np.int64  # score or person_id
+    numbers = [(n, np.float64) for n in BOX_NAMES]
+    dtype = np.dtype(
+        [("v", f"S{longest}"), ("t", np.int64), *numbers, ("a", np.int64), ("s", last)]
+    )
+    try:
+        values = np.loadtxt(
+            io.BytesIO(data), delimiter=",", dtype=dtype, comments=None, encoding="latin1", ndmin=1
+        )
+    except ValueError:  # wrong column count or an unparsable field
+        return None
+    videos, timestamps = values["v"], values["t"]
+    boxes = np.stack([values[n] for n in BOX_NAMES], axis=1)  # [N, 4]
+    plain = (
+        bool(np.all(videos != b""))
+        and bool(np.all((boxes >= 0.0) & (boxes <= 1.0)))  # also rejects NaN
+        and bool(np.all((boxes[:, 0] <= boxes[:, 2]) & (boxes[:, 1] <= boxes[:, 3])))
+        and bool(np.all((timestamps >= 0) & (timestamps < MAX_FAST_TIMESTAMP)))
+        and bool(np.all(np.isfinite(values["s"])))
+    )
+    if not plain:
+        return None
+    count = len(values)
+    # video codes: ids come in runs; a dict over the runs, not the rows
+    starts = np.concatenate([[0], np.flatnonzero(videos[1:] != videos[:-1]) + 1])
+    names: dict[str, int] = {}
+    run_codes = [names.setdefault(v.decode("ascii"), len(names)) for v in videos[starts]]
+    video_code = np.repeat(run_codes, np.diff(np.append(starts, count)))  # [N]
+    combined = video_code * MAX_FAST_TIMESTAMP + timestamps  # [N] unique per keyframe
+    unique, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # unique keyframes by first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    video_names = list(names)
+    is_detection = columns == DETECTION_COLUMNS
+    return AvaRows(
+        keyframes=[
+            (video_names[int(k) // MAX_FAST_TIMESTAMP], int(k) % MAX_FAST_TIMESTAMP)
+            for k in unique[order]
+        ],
+        keyframe=rank[inverse],
+        boxes=boxes,
+        action_id=values["a"],
+        score=values["s"].astype(np.float64) if is_detection else np.ones(count),
+        person_id=np.full(count, -1, np.int64) if is_detection else values["s"],
+    )
+
+
+def _slow_rows(path: PathType, columns: str) -> AvaRows:
+    """Parse row by row with the CSV module and the per-field checks (names file and line)."""
+    keys, boxes, actions, last = [], [], [], []
+    for line, row in _csv_rows(path):
+        _check_columns(path, line, row, columns)
+        keys.append(_parse_key(path, line, row))
+        boxes.append(_parse_box(path, line, row[2:6]))
+        actions.append(_parse_int(path, line, row[6], "action_id"))
+        if columns == DETECTION_COLUMNS:
+            last.append(_parse_score(path, line, row[7]))
+        else:
+            last.append(_parse_int(path, line, row[7], "person_id"))
+    if columns == DETECTION_COLUMNS:
+        return AvaRows.build(keys, np.array(boxes).reshape(-1, 4), actions, score=last)
+    return AvaRows.build(keys, np.array(boxes).reshape(-1, 4), actions, person_id=last)
+
+
+# ---------------------------------------------------------------------------------------------
 # Label maps (protobuf text format)
 
 # whitespace | comment | quoted string | punctuation | bare word
@@ -370,11 +553,16 @@ def write_label_map(path: PathType, names: Mapping[int, str]) -> None:
 
 
 __all__ = [
+    "AVA_EVALUATED_IDS",
+    "AVA_NUM_ACTIONS",
     "AvaBox",
+    "AvaRows",
     "Box",
     "Detection",
     "Keyframes",
+    "read_annotation_rows",
     "read_annotations",
+    "read_detection_rows",
     "read_detections",
     "read_excluded_timestamps",
     "read_label_map",

@@ -1,9 +1,9 @@
-"""AVA-style keyframe clips: one item per annotated keyframe, streamed video by video."""
+"""AVA-style keyframe clips: one item per keyframe, streamed video by video."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cache
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,9 @@ from torchvision.transforms import v2
 
 from tinymem.data.ava import Keyframes
 from tinymem.data.errors import DataFormatError
+from tinymem.data.frame_sources import FrameSource
 from tinymem.data.streaming import PAD_INDEX
-from tinymem.data.video import clip_frame_indices, probe_video, read_frames
+from tinymem.data.video import clip_frame_indices
 from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
 
@@ -24,6 +25,7 @@ from tinymem.memory.captions import CaptionStore
 VIDEO_MEAN = (0.45, 0.45, 0.45)
 VIDEO_STD = (0.225, 0.225, 0.225)
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi")
+AUGMENT_KINDS = ("basic", "ava")
 
 
 def find_video(video_dir: Path, video_id: str) -> Path:
@@ -38,13 +40,71 @@ def find_video(video_dir: Path, video_id: str) -> Path:
     )
 
 
-def build_transform(train: bool, crop_size: int) -> v2.Transform:
-    """Box-aware clip transform: short-side resize, crop (random in training), flip in training."""
-    steps: list[v2.Transform] = [v2.Resize(crop_size)]
-    if train:
-        steps += [v2.RandomCrop(crop_size), v2.RandomHorizontalFlip()]
+@dataclass(frozen=True)
+class AvaAugment:
+    """Which clip transform a dataset uses (config ``data.augment``).
+
+    ``basic`` (the demo): resize the short side to ``crop_size``, random crop and flip in
+    training, centre crop at evaluation. ``ava`` (the SlowFast/MeMViT AVA recipe): in training
+    the short side is drawn uniformly from ``short_side`` (inclusive), then a random
+    ``crop_size`` crop, horizontal flip (p 0.5) and colour jitter; at evaluation the short side
+    is resized to ``crop_size`` and the whole frame is kept (no crop), so frames of different
+    aspect ratios need ``eval_batch_size: 1``.
+    """
+
+    kind: str = "basic"
+    short_side: tuple[int, int] = (256, 320)  # ava training: short side range, inclusive
+    brightness: float = 0.4  # ava training colour jitter (SlowFast's strengths)
+    contrast: float = 0.4
+    saturation: float = 0.4
+
+    def __post_init__(self) -> None:
+        """Check the values; a config list becomes a tuple. Messages name the data.augment key."""
+        object.__setattr__(self, "short_side", tuple(self.short_side))
+        if self.kind not in AUGMENT_KINDS:
+            raise ValueError(
+                f"data.augment.kind: expected one of {AUGMENT_KINDS}, got {self.kind!r}"
+            )
+        low, high = self.short_side
+        if not 0 < low <= high:
+            raise ValueError(
+                "data.augment.short_side: expected [min, max] with 0 < min <= max, "
+                f"got {[low, high]}"
+            )
+        for name in ("brightness", "contrast", "saturation"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(
+                    f"data.augment.{name}: expected a number in [0, 1], got {getattr(self, name)}"
+                )
+
+
+def build_transform(train: bool, crop_size: int, augment: AvaAugment | None = None) -> v2.Transform:
+    """Box-aware clip transform of a uint8 ``tv_tensors.Video`` [T, 3, H, W] (and its boxes).
+
+    ``augment`` picks the recipe (:class:`AvaAugment`; None is ``basic``). Boxes given as
+    ``tv_tensors.BoundingBoxes`` follow every resize, crop and flip; colour jitter leaves them.
+    """
+    augment = augment or AvaAugment()
+    if augment.kind == "basic":
+        steps: list[v2.Transform] = [v2.Resize(crop_size)]
+        if train:
+            steps += [v2.RandomCrop(crop_size), v2.RandomHorizontalFlip()]
+        else:
+            steps += [v2.CenterCrop(crop_size)]
+    elif train:
+        low, high = augment.short_side
+        if crop_size > low:
+            raise ValueError(
+                f"data.crop_size: expected <= data.augment.short_side min ({low}), got {crop_size}"
+            )
+        steps = [
+            v2.RandomResize(low, high + 1),  # short side uniform in [low, high]
+            v2.RandomCrop(crop_size),
+            v2.RandomHorizontalFlip(),
+            v2.ColorJitter(augment.brightness, augment.contrast, augment.saturation),
+        ]
     else:
-        steps += [v2.CenterCrop(crop_size)]
+        steps = [v2.Resize(crop_size)]  # short side; the whole frame is kept
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(VIDEO_MEAN, VIDEO_STD)]
     return v2.Compose(steps)
 
@@ -52,15 +112,18 @@ def build_transform(train: bool, crop_size: int) -> v2.Transform:
 class AvaKeyframeClips(Dataset):
     """Clips centred on AVA keyframes with boxes, multi-hot labels and per-frame captions.
 
-    `groundtruth` gives the keyframes (and labels); `boxes` (person proposals) replaces the
-    groundtruth boxes when given, as at evaluation. Items of a video are consecutive and in time
-    order; `videos` lists them for the streaming sampler.
+    One item per keyframe of ``boxes`` (person proposals, as at evaluation) or, without them,
+    of ``groundtruth`` (whose boxes and labels are then used). Items of a video are consecutive
+    and in time order; ``videos`` lists them for the streaming sampler. Frames come from
+    ``sources`` (video id -> FrameSource); the datamodule leaves out videos it has none for.
+    Keyframe second ``s`` is 0-based frame ``round((s - video_start_sec) * fps)``, with each
+    source's own rate when ``fps`` is None; the clip is ``clip_frame_indices`` around it.
     """
 
     def __init__(
         self,
         groundtruth: Keyframes,
-        video_dir: str | Path,
+        sources: Mapping[str, FrameSource],
         captions: CaptionStore,
         class_ids: Sequence[int],
         num_frames: int,
@@ -70,9 +133,11 @@ class AvaKeyframeClips(Dataset):
         train: bool,
         boxes: Keyframes | None = None,
         caption_augment: CaptionAugment | None = None,
+        augment: AvaAugment | None = None,
+        fps: float | None = None,
     ) -> None:
         self.groundtruth = groundtruth
-        self.video_dir = Path(video_dir)
+        self.sources = sources
         self.captions = captions
         self.class_index = {cid: i for i, cid in enumerate(class_ids)}
         self.num_frames = num_frames
@@ -81,15 +146,18 @@ class AvaKeyframeClips(Dataset):
         self.video_start_sec = video_start_sec
         self.boxes = boxes
         self.caption_augment = caption_augment
-        self.transform = build_transform(train, crop_size)
-        self.items = sorted(groundtruth)  # (video_id, timestamp), grouped by video, time order
+        self.fps = fps
+        self.transform = build_transform(train, crop_size, augment)
+        keyframes = boxes if boxes is not None else groundtruth
+        self.items = sorted(keyframes)  # (video_id, timestamp), grouped by video, time order
+        missing = sorted({video for video, _ in self.items} - set(sources))
+        if missing:
+            raise ValueError(f"no frame source for {len(missing)} videos, e.g. {missing[:3]}")
         self.video_names = sorted({video for video, _ in self.items})
         self.video_index = {name: i for i, name in enumerate(self.video_names)}
         self.videos: list[list[int]] = [[] for _ in self.video_names]
         for index, (video, _) in enumerate(self.items):
             self.videos[self.video_index[video]].append(index)
-        self._probe = cache(probe_video)
-        self._path = cache(lambda video: find_video(self.video_dir, video))
 
     def __len__(self) -> int:
         return len(self.items)
@@ -120,11 +188,11 @@ class AvaKeyframeClips(Dataset):
         if index == PAD_INDEX:
             return self._padding_item()
         video, timestamp = self.items[index]
-        path = self._path(video)
-        info = self._probe(path)
-        center = round((timestamp - self.video_start_sec) * info.fps)
-        frame_ids = clip_frame_indices(center, self.num_frames, self.sample_rate, info.num_frames)
-        frames = read_frames(path, frame_ids).permute(0, 3, 1, 2)  # [T, 3, H, W] uint8
+        source = self.sources[video]
+        fps = self.fps if self.fps is not None else source.fps
+        center = round((timestamp - self.video_start_sec) * fps)
+        frame_ids = clip_frame_indices(center, self.num_frames, self.sample_rate, source.num_frames)
+        frames = source.read(frame_ids)  # [T, 3, H, W] uint8
         entries = (self.boxes if self.boxes is not None else self.groundtruth).get(
             (video, timestamp), []
         )
@@ -163,6 +231,12 @@ class AvaKeyframeClips(Dataset):
 def collate_keyframes(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack a streaming batch, padding boxes to the batch maximum with a `box_mask`."""
     batch = len(items)
+    sizes = sorted({tuple(item["video"].shape) for item in items})
+    if len(sizes) > 1:
+        raise ValueError(
+            f"clips of different sizes in one batch ({sizes}): frames of different aspect "
+            "ratios need data.eval_batch_size 1 with data.augment.kind ava (no evaluation crop)"
+        )
     max_boxes = max(1, max(item["boxes"].shape[0] for item in items))
     num_classes = items[0]["labels"].shape[1]
     boxes = torch.zeros(batch, max_boxes, 4)

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from tinymem.data.ava import (
+    AVA_EVALUATED_IDS,
+    AVA_NUM_ACTIONS,
     AvaBox,
     Box,
     Keyframes,
@@ -409,3 +411,68 @@ def ensure_synthetic(out_dir: PathType, spec: SyntheticSpec = DEFAULT_SPEC) -> P
         logger.info("reusing synthetic dataset in %s", out)
         return out
     return generate(out, spec)
+
+
+# ---------------------------------------------------------------------------------------------
+# An AVA-sized input for timing the metric (not part of the demo world)
+
+AVA_KEYFRAMES_PER_VIDEO = 897  # seconds 902..1798
+METRIC_BENCH_PERSONS = (1, 4)  # groundtruth persons per keyframe, inclusive range
+METRIC_BENCH_LABELS = (1, 3)  # action labels per person, inclusive range
+METRIC_BENCH_EXCLUDED = 0.01  # fraction of keyframes in the excluded-timestamps file
+
+
+def write_metric_benchmark(
+    out_dir: PathType,
+    num_keyframes: int = 10_000,
+    detections_per_keyframe: int = 200,
+    seed: int = 0,
+) -> dict[str, Path]:
+    """Write an AVA-val-sized evaluation input in the real formats; returns the file paths.
+
+    Each keyframe has 1-4 groundtruth persons with 1-3 of the 80 actions; the detection file has
+    ``detections_per_keyframe`` rows per keyframe (jittered groundtruth boxes plus a random
+    box, each with every action, random scores with six decimals). The label map lists the 60
+    evaluated classes; 1% of the keyframes are excluded. Keys: groundtruth, detections,
+    label_map, excluded.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    gt_lines, det_lines, excluded = [], [], []
+    rows_left = num_keyframes * detections_per_keyframe
+    for k in range(num_keyframes):
+        video = f"bench{k // AVA_KEYFRAMES_PER_VIDEO:04d}"
+        key = f"{video},{902 + k % AVA_KEYFRAMES_PER_VIDEO:04d}"
+        persons = int(rng.integers(METRIC_BENCH_PERSONS[0], METRIC_BENCH_PERSONS[1] + 1))
+        corner = rng.uniform(0.0, 0.6, size=(persons + 1, 2))
+        boxes = np.concatenate([corner, corner + rng.uniform(0.1, 0.4, (persons + 1, 2))], 1)
+        for person, box in enumerate(boxes[:persons]):
+            text = ",".join(f"{v:.3f}" for v in box)
+            count = int(rng.integers(METRIC_BENCH_LABELS[0], METRIC_BENCH_LABELS[1] + 1))
+            for action in rng.choice(AVA_NUM_ACTIONS, count, replace=False) + 1:
+                gt_lines.append(f"{key},{text},{action},{person}\n")
+        jittered = np.clip(boxes + rng.normal(0.0, 0.02, boxes.shape), 0.0, 1.0)
+        rows = rows_left // (num_keyframes - k)
+        rows_left -= rows
+        box_index = np.arange(rows) // AVA_NUM_ACTIONS % len(jittered)
+        scores = rng.random(rows)
+        for i in range(rows):
+            x1, y1, x2, y2 = jittered[box_index[i]]
+            det_lines.append(
+                f"{key},{x1:.3f},{y1:.3f},{x2:.3f},{y2:.3f},{i % AVA_NUM_ACTIONS + 1},"
+                f"{scores[i]:.6f}\n"
+            )
+        if rng.random() < METRIC_BENCH_EXCLUDED:
+            excluded.append(key + "\n")
+    paths = {
+        "groundtruth": out / "groundtruth.csv",
+        "detections": out / "detections.csv",
+        "label_map": out / "label_map.pbtxt",
+        "excluded": out / "excluded_timestamps.csv",
+    }
+    paths["groundtruth"].write_text("".join(gt_lines))
+    paths["detections"].write_text("".join(det_lines))
+    paths["excluded"].write_text("".join(excluded))
+    write_label_map(paths["label_map"], {i: f"action {i}" for i in AVA_EVALUATED_IDS})
+    return paths

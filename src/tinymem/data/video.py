@@ -145,23 +145,60 @@ def _fill_missing(frames: dict[int, np.ndarray], wanted: list[int]) -> dict[int,
     return {w: frames.get(w, last_image) for w in wanted}
 
 
+class VideoWriter:
+    """Streaming H.264 (yuv420p) encoder of uint8 [H, W, 3] RGB frames at a fixed frame rate.
+
+    ``with VideoWriter(path, fps, width, height) as writer: writer.write(image)``; frame ``i``
+    gets presentation time ``i / fps``. ``options`` are libx264 options (default lossless).
+    """
+
+    def __init__(
+        self,
+        path: PathType,
+        fps: int,
+        width: int,
+        height: int,
+        options: dict[str, str] | None = None,
+    ) -> None:
+        if height % 2 or width % 2 or height <= 0 or width <= 0:
+            raise ValueError(f"expected a positive even height and width, got {height}x{width}")
+        self.container = av.open(str(path), mode="w")
+        self.stream = self.container.add_stream(
+            CODEC, rate=fps, options=ENCODER_OPTIONS if options is None else options
+        )
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, PIXEL_FORMAT
+        self.stream.codec_context.time_base = Fraction(1, fps)
+        self.count = 0  # frames written
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def write(self, image: np.ndarray) -> None:
+        """Encode one uint8 [H, W, 3] RGB frame."""
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        frame.pts = self.count
+        self.container.mux(self.stream.encode(frame))
+        self.count += 1
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.container.mux(self.stream.encode(None))  # flush the encoder
+        finally:
+            self.container.close()
+
+
 def write_video(path: PathType, frames: torch.Tensor | np.ndarray, fps: int) -> None:
-    """Encode uint8 [T, H, W, 3] RGB frames (H, W even) as an H.264 (yuv420p) MP4 file."""
+    """Encode uint8 [T, H, W, 3] RGB frames (H, W even) as a lossless H.264 MP4 file."""
     array = frames.numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
     if array.dtype != np.uint8 or array.ndim != 4 or array.shape[-1] != RGB_CHANNELS:
         raise ValueError(f"expected uint8 frames [T, H, W, 3], got {array.dtype} {array.shape}")
     num_frames, height, width, _ = array.shape
     if num_frames == 0 or height % 2 or width % 2:
         raise ValueError(f"expected at least one frame of even height and width, got {array.shape}")
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(CODEC, rate=fps, options=ENCODER_OPTIONS)
-        stream.width, stream.height, stream.pix_fmt = width, height, PIXEL_FORMAT
-        stream.codec_context.time_base = Fraction(1, fps)
-        for i, image in enumerate(array):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    with VideoWriter(path, fps, width, height) as writer:
+        for image in array:
+            writer.write(image)
 
 
 def clip_frame_indices(center: int, num_frames: int, rate: int, total_frames: int) -> list[int]:
@@ -178,6 +215,7 @@ def clip_frame_indices(center: int, num_frames: int, rate: int, total_frames: in
 
 __all__ = [
     "VideoInfo",
+    "VideoWriter",
     "clip_frame_indices",
     "probe_video",
     "read_frames",

@@ -15,7 +15,7 @@ from torch import Tensor
 from tinymem.data.ava import Detection, write_detections
 from tinymem.lit.streaming import INFERENCE_CAPTIONS, StreamingModule, plain, vision_options
 from tinymem.memory.plan import ConfigError
-from tinymem.metrics.ava_map import FrameMAP, evaluate_ava_files
+from tinymem.metrics.ava import FrameMAP, evaluate_ava_files
 from tinymem.models.heads import AttentionRoIHead, RoIHead
 from tinymem.models.tinymem import TinyMemDetector, TinyMemOutput
 
