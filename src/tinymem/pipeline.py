@@ -15,6 +15,8 @@ from rich.table import Table
 
 from tinymem.data.ava import read_label_map
 from tinymem.lit.detection import DetectionModule
+from tinymem.lit.distributed import prepare_data_once
+from tinymem.lit.wandb_report import finish_wandb
 from tinymem.memory.plan import ConfigError, parse_memory_spec
 from tinymem.metrics.ava_map import FrameMAP
 
@@ -82,7 +84,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     validate_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
+    prepare_data_once(datamodule, f"{cfg.data.root}.lock")  # one generator among all ranks
     output_dir = Path(cfg.paths.output_dir)
     model: DetectionModule = instantiate(
         cfg.model,
@@ -100,7 +102,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
         result = getattr(model, "last_result", None)
-        if result is not None:
+        if result is not None and trainer.is_global_zero:
             report(
                 result,
                 datamodule.path("label_map"),
@@ -114,6 +116,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 },
             )
     log.info("metrics: %s", metrics)
+    finish_wandb(trainer.loggers)  # each job of a multirun is its own wandb run
     return metrics
 
 
@@ -125,7 +128,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         raise FileNotFoundError(f"ckpt_path: no checkpoint file at {ckpt}")
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
+    prepare_data_once(datamodule, f"{cfg.data.root}.lock")  # one generator among all ranks
     model = DetectionModule.load_from_checkpoint(
         ckpt,
         map_location="cpu",
@@ -136,14 +139,16 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer = _build_trainer(cfg)
     trainer.test(model, datamodule=datamodule)
     result = model.last_result
-    report(
-        result,
-        datamodule.path("label_map"),
-        title="TinyMem evaluation",
-        rows={
-            "checkpoint": str(ckpt),
-            "predictions": str(model.last_predictions),
-            **{f"skipped: {k}": str(v) for k, v in datamodule.skipped.items()},
-        },
-    )
+    if trainer.is_global_zero:
+        report(
+            result,
+            datamodule.path("label_map"),
+            title="TinyMem evaluation",
+            rows={
+                "checkpoint": str(ckpt),
+                "predictions": str(model.last_predictions),
+                **{f"skipped: {k}": str(v) for k, v in datamodule.skipped.items()},
+            },
+        )
+    finish_wandb(trainer.loggers)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}

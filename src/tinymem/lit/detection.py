@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from tinymem.data.ava import Detection, write_detections
+from tinymem.lit.distributed import compute_on_rank_zero
 from tinymem.memory.cache import StreamMemory
 from tinymem.memory.encoders import TextEncoder, pad_region_tokens
 from tinymem.memory.plan import MemorySpec, parse_memory_spec
@@ -162,9 +163,11 @@ class DetectionModule(pl.LightningModule):
                     )
                 )
 
-    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
-        """Stream a validation step and keep its scored boxes."""
-        self._collect(batch, self.stream_step(batch, "val"))
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> DetectionOutput:
+        """Stream a validation step and keep its scored boxes (the output goes to callbacks)."""
+        out = self.stream_step(batch, "val")
+        self._collect(batch, out)
+        return out
 
     def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         """Stream a test step and keep its scored boxes."""
@@ -196,8 +199,12 @@ class DetectionModule(pl.LightningModule):
             write_detections(path, detections)
         if dist.is_available() and dist.is_initialized():
             dist.barrier()
-        result = evaluate_ava_files(
-            gt, path, self.eval_files["label_map"], self.eval_files.get("excluded")
+        result = compute_on_rank_zero(  # scored once, the same result on every rank
+            evaluate_ava_files,
+            gt,
+            path,
+            self.eval_files["label_map"],
+            self.eval_files.get("excluded"),
         )
         self.log(f"{stage}/mAP", result.mean_ap, prog_bar=True, sync_dist=False)
         self.last_result = result
