@@ -62,7 +62,7 @@ def test_multirun_gives_each_job_its_own_directory_and_wandb_run(tiny_world, tmp
         overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
         assert f"memory={memory}" in overrides
         assert (job / "checkpoints" / "last.ckpt").is_file()
-        assert (job / "csv" / "version_0" / "metrics.csv").is_file()
+        assert (job / "predictions" / "val_epoch000.csv").is_file()
         runs = list((job / "wandb").glob("offline-run-*"))
         assert len(runs) == 1 and any(p.suffix == ".wandb" for p in runs[0].iterdir())
         run_ids.add(runs[0].name.rsplit("-", 1)[-1])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ BLOCK_SIZE = 32 * 1024
 CHUNK_HEADER = struct.Struct("<IHB")
 FILE_MAGIC = b":W&B"
 FULL, LAST = 1, 4
+EXIT_WAIT_S = 60  # wandb's service process may still be writing when wandb.finish() returns
 
 
 def read_records(path: Path):
@@ -44,6 +46,17 @@ def read_records(path: Path):
             record.ParseFromString(b"".join(parts))
             parts = []
             yield record
+
+
+def finished_records(path: Path) -> list:
+    """The records of a run file once its `exit` record is written."""
+    deadline = time.monotonic() + EXIT_WAIT_S
+    while True:
+        records = list(read_records(path))
+        if any(r.WhichOneof("record_type") == "exit" for r in records):
+            return records
+        assert time.monotonic() < deadline, f"{path} has no exit record"
+        time.sleep(0.5)
 
 
 def test_run_id_is_kept_in_the_run_directory(tmp_path: Path, monkeypatch) -> None:
@@ -92,6 +105,7 @@ def test_wandb_run_logs_config_statistics_metrics_and_charts(make_cfg, tmp_path,
             "logger=wandb",
             "trainer.max_epochs=1",
             "++trainer.limit_train_batches=2",
+            "trainer.log_every_n_steps=1",
             "test=false",
             "callbacks.rich_progress_bar=null",
         ]
@@ -99,12 +113,12 @@ def test_wandb_run_logs_config_statistics_metrics_and_charts(make_cfg, tmp_path,
     metrics = train(cfg)
     (run,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
     config, history = {}, []
-    for record in read_records(next(run.glob("*.wandb"))):
+    for record in finished_records(next(run.glob("*.wandb"))):
         kind = record.WhichOneof("record_type")
         if kind == "config":
             config.update({item.key: json.loads(item.value_json) for item in record.config.update})
         elif kind == "history":
-            history.append({item.key or "/".join(item.nested_key) for item in record.history.item})
+            history.append({item.key or item.nested_key[0] for item in record.history.item})
     assert config["memory"]["kind"] == "text+region"  # the composed config
     assert config["stats"]["memory"]["avg_tokens_per_layer"] == 10.0
     assert config["stats"]["params"]["trainable"] > 0 and config["stats"]["params"]["frozen"] > 0

@@ -157,6 +157,20 @@ class PreemptionCheckpoint(Callback):
         )
 
 
+def _latest_checkpoint(trainer: pl.Trainer) -> str:
+    """The most recently written checkpoint file of the trainer's ModelCheckpoints ('' if none)."""
+    paths = {
+        path
+        for callback in trainer.checkpoint_callbacks
+        for path in (
+            getattr(callback, "last_model_path", ""),
+            getattr(callback, "best_model_path", ""),
+        )
+        if path and Path(path).is_file()
+    }
+    return max(paths, key=lambda p: (Path(p).stat().st_mtime, Path(p).stem == "last"), default="")
+
+
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
@@ -175,7 +189,7 @@ class StopOnNonFiniteLoss(Callback):
         bad = not bool(torch.isfinite(loss.detach()).all())
         if not trainer.strategy.reduce_boolean_decision(bad, all=False):
             return
-        checkpoint = getattr(trainer.checkpoint_callback, "last_model_path", "") or ""
+        checkpoint = _latest_checkpoint(trainer)
         batch = trainer.fit_loop.epoch_loop.batch_idx
         raise NonFiniteLossError(
             f"non-finite training loss ({loss.detach().float().item()} on rank "

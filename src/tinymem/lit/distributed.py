@@ -6,6 +6,7 @@ list and "rank zero" is the process itself.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 import torch.distributed as dist
 from filelock import FileLock
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Environment variables that carry a process's rank, in order of preference: torchrun and
@@ -59,12 +61,23 @@ def prepare_data_once(datamodule: _PreparesData, lock_path: str | Path) -> None:
 
     Under torchrun or srun every rank starts at once; the first to take the lock prepares the
     data (e.g. generates the synthetic world), the others then find it ready and reuse it. With
-    Lightning's own launcher the other ranks start later and simply reuse it.
+    Lightning's own launcher the other ranks start later and simply reuse it. Where no lock can
+    be created (a read-only dataset directory) nothing can be generated either, so the data is
+    prepared without one.
     """
     path = Path(lock_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path)):
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path))
+        lock.acquire()
+    except OSError as error:
+        log.info("no lock file at %s (%s): preparing the data without a lock", path, error)
         datamodule.prepare_data()
+        return
+    try:
+        datamodule.prepare_data()
+    finally:
+        lock.release()
 
 
 def gather_objects(obj: T) -> list[T]:
@@ -91,14 +104,14 @@ def compute_on_rank_zero(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     An exception on rank zero is re-raised on every rank (as RuntimeError elsewhere), so no rank
     is left waiting in a collective.
     """
+    if not is_distributed():
+        return fn(*args, **kwargs)
     outcome: tuple[bool, Any] | None = None
     error: Exception | None = None
-    if env_global_rank() == 0:
+    if dist.get_rank() == 0:
         try:
             outcome = (True, fn(*args, **kwargs))
         except Exception as exc:  # re-raised below, after the other ranks were told
-            if not is_distributed():
-                raise
             error = exc
             outcome = (False, f"{type(exc).__name__}: {exc}")
     ok, value = broadcast_from_rank_zero(outcome)  # type: ignore[misc]
