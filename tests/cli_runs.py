@@ -34,11 +34,13 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def start_cli(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
-    """Start `python -m tinymem.train <args>` writing stdout+stderr to `log`."""
+def start_cli(
+    args: list[str], cwd: Path, log: Path, launcher: tuple[str, ...] = ()
+) -> subprocess.Popen:
+    """Start `python [launcher] -m tinymem.train <args>` writing stdout+stderr to `log`."""
     handle = log.open("w")
     return subprocess.Popen(
-        [sys.executable, "-m", "tinymem.train", *args],
+        [sys.executable, *launcher, "-m", "tinymem.train", *args],
         cwd=cwd,
         env=cli_env(),
         stdout=handle,
@@ -46,9 +48,9 @@ def start_cli(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
     )
 
 
-def run_cli(args: list[str], cwd: Path, log: Path) -> None:
+def run_cli(args: list[str], cwd: Path, log: Path, launcher: tuple[str, ...] = ()) -> None:
     """Run the CLI to completion; fail with the end of its log when it fails."""
-    proc = start_cli(args, cwd, log)
+    proc = start_cli(args, cwd, log, launcher)
     code = proc.wait(timeout=CLI_TIMEOUT_S)
     if code != 0:
         tail = log.read_text()[-4000:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import random
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -193,3 +194,34 @@ def test_prepare_data_once_serialises_concurrent_ranks(tmp_path: Path) -> None:
     assert all(
         end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:], strict=False)
     )
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_generate_the_world_once_and_share_the_streams(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torchrun = ("-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}")
+    world, run = tmp_path / "world", tmp_path / "run"
+    generate = [  # a tiny world that does not exist yet: one of the two ranks must write it
+        "data.synthetic.num_train_videos=4",
+        "data.synthetic.num_val_videos=2",
+        "data.synthetic.episodes_per_video=2",
+    ]
+    args = [
+        *(o for o in tiny_overrides(world) if not o.startswith("data.synthetic")),
+        *generate,
+        "trainer=ddp_sim",
+        "callbacks=stream_trace",
+        "data.batch_size=2",
+        "trainer.max_epochs=1",
+        "test=false",
+        f"hydra.run.dir={run}",
+    ]
+    log = tmp_path / "torchrun.log"
+    run_cli(args, tmp_path, log, launcher=torchrun)
+    assert log.read_text().count("wrote synthetic dataset") == 1  # both ranks started at once
+    per_rank = [read_trace(run / "stream_trace", rank) for rank in range(WORLD_SIZE)]
+    assert len(per_rank[0]) == len(per_rank[1]) > 0
+    videos = [_check_streams(records) for records in per_rank]
+    assert not videos[0] & videos[1] and len(videos[0] | videos[1]) == NUM_TRAIN_VIDEOS
