@@ -49,13 +49,7 @@ def test_sigterm_mid_epoch_then_resume_matches_an_uninterrupted_run(tiny_world, 
     args = [*_run_args(tiny_world, killed), "logger=wandb"]
     proc = start_cli(args, tmp_path, tmp_path / "killed.log")
     trace = killed / "stream_trace" / "rank0.jsonl"
-    deadline = time.monotonic() + CLI_TIMEOUT_S
-    while not (trace.is_file() and len(trace.read_text().splitlines()) >= KILL_AFTER_STEPS):
-        assert proc.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
-        assert time.monotonic() < deadline, "the run never reached the kill point"
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=CLI_TIMEOUT_S)
+    _kill_after(proc, trace, KILL_AFTER_STEPS, tmp_path / "killed.log")
     saved = torch.load(killed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     stopped_at = saved["global_step"]
     assert KILL_AFTER_STEPS <= stopped_at < STEPS_PER_EPOCH, "stopped mid-epoch 0"
@@ -113,3 +107,42 @@ def test_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkp
     assert all(
         torch.isfinite(v).all() for v in saved["state_dict"].values() if v.is_floating_point()
     )
+
+
+def _kill_after(proc, trace: Path, steps: int, log: Path) -> None:
+    """SIGTERM `proc` once `trace` shows `steps` finished training steps; wait for it to exit."""
+    deadline = time.monotonic() + CLI_TIMEOUT_S
+    while not (trace.is_file() and len(trace.read_text().splitlines()) >= steps):
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "the run never reached the kill point"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=CLI_TIMEOUT_S)
+
+
+@pytest.mark.slow
+def test_ddp_sim_sigterm_then_resume_runs_every_step_once_on_every_rank(tiny_world, tmp_path):
+    run = tmp_path / "run"
+    args = [
+        *tiny_overrides(tiny_world),
+        "trainer=ddp_sim",
+        "callbacks=stream_trace",
+        "data.batch_size=2",  # 2 ranks x 2 rows: 4 streams, 6 steps per epoch
+        f"trainer.max_epochs={EPOCHS}",
+        "test=false",
+        f"hydra.run.dir={run}",
+    ]
+    log = tmp_path / "killed.log"
+    proc = start_cli(args, tmp_path, log)  # rank 0; Lightning forwards the signal to rank 1
+    _kill_after(proc, run / "stream_trace" / "rank0.jsonl", KILL_AFTER_STEPS, log)
+    saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert len(saved["tinymem_stream"]["ranks"]) == 2  # each rank's position and memory
+    assert 0 < saved["global_step"] < STEPS_PER_EPOCH
+
+    run_cli([*args, "ckpt_path=last"], tmp_path, tmp_path / "resumed.log")
+    final = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert final["global_step"] == EPOCHS * STEPS_PER_EPOCH
+    expected = [(epoch, step) for epoch in range(EPOCHS) for step in range(STEPS_PER_EPOCH)]
+    for rank in range(2):
+        steps = [(r["epoch"], r["step"]) for r in read_trace(run / "stream_trace", rank)]
+        assert steps == expected, f"rank {rank} ran {steps}"

@@ -103,6 +103,8 @@ class StreamResume(Callback):
     ) -> None:
         """Hand this rank's sampler position to the datamodule; keep its memory for train start."""
         self._memory = None
+        if trainer.state.fn != TrainerFn.FITTING:  # evaluation from a checkpoint: weights only
+            return
         saved = checkpoint.get(STREAM_STATE_KEY)
         if saved is None:
             rank_zero_warn("checkpoint has no stream state: a mid-epoch resume restarts the epoch")
