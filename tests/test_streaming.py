@@ -1,6 +1,7 @@
 """The streaming batch sampler keeps every row on one video at a time, in order, DDP-aware."""
 
 import pytest
+import torch
 
 from tinymem.data.streaming import PAD_INDEX, StreamingBatchSampler, stream_schedule
 
@@ -151,3 +152,93 @@ def test_more_streams_than_videos_pads_idle_rows():
 def test_invalid_arguments(videos, kwargs, message):
     with pytest.raises(ValueError, match=message):
         StreamingBatchSampler(videos, shuffle=False, **kwargs)
+
+
+def _sampler(videos, batch_size=2, **kwargs):
+    kwargs = {"shuffle": True, "seed": 3, "num_replicas": 1, "rank": 0, **kwargs}
+    return StreamingBatchSampler(videos, batch_size, **kwargs)
+
+
+@pytest.mark.parametrize("consumed", [0, 1, 4])
+def test_state_dict_resumes_mid_epoch_with_the_same_batches_and_rng(consumed):
+    videos = make_videos(LENGTHS)
+    reference = _sampler(videos)
+    reference.set_epoch(2)
+    draws, batches = [], []
+    for batch in reference:  # the data pipeline draws random numbers per batch
+        batches.append(batch)
+        draws.append(torch.rand(()).item())
+        if len(batches) == consumed + 2:  # the trainer fetches ahead of the batch it trains on
+            state = reference.state_dict(consumed)
+    assert state["epoch"] == 2 and state["step"] == consumed
+
+    torch.manual_seed(12345)  # the resumed process starts from another RNG state
+    resumed = _sampler(videos)
+    resumed.load_state_dict(state)
+    resumed.set_epoch(2)  # what the trainer does at the start of the resumed epoch
+    assert len(resumed) == len(reference)
+    rest = []
+    for batch in resumed:
+        rest.append((batch, torch.rand(()).item()))
+    assert [b for b, _ in rest] == batches[consumed:]
+    assert [d for _, d in rest] == draws[consumed:]
+    assert list(resumed)[0] == batches[0]  # the next iteration is a whole epoch again
+
+
+def test_finished_epoch_resumes_at_the_next_epoch():
+    videos = make_videos(LENGTHS)
+    sampler = _sampler(videos)
+    sampler.set_epoch(1)
+    finished = list(sampler)
+    state = sampler.state_dict(len(finished))
+    resumed = _sampler(videos)
+    resumed.load_state_dict(state)
+    assert resumed.epoch == 2
+    expected = _sampler(videos)
+    expected.set_epoch(2)
+    assert list(resumed) == list(expected)
+
+
+def test_set_epoch_to_another_epoch_drops_the_resume_point():
+    videos = make_videos(LENGTHS)
+    sampler = _sampler(videos)
+    state = sampler.state_dict(3)
+    resumed = _sampler(videos)
+    resumed.load_state_dict(state)
+    resumed.set_epoch(1)
+    expected = _sampler(videos)
+    expected.set_epoch(1)
+    assert list(resumed) == list(expected)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"batch_size": 3}, "batch_size"),
+        ({"num_replicas": 2}, "num_replicas"),
+        ({"seed": 4}, "seed"),
+    ],
+)
+def test_state_from_another_layout_is_refused(change, key):
+    videos = make_videos(LENGTHS)
+    state = _sampler(videos).state_dict(2)
+    kwargs = {"batch_size": change.pop("batch_size", 2), **change}
+    other = _sampler(videos, **kwargs)
+    with pytest.raises(ValueError, match=key):
+        other.load_state_dict(state)
+
+
+def test_lightning_sets_the_epoch_through_the_batch_sampler():
+    # Lightning's fit loop reaches samplers only via loader.sampler / loader.batch_sampler.sampler
+    from lightning_fabric.utilities.data import _set_sampler_epoch
+    from torch.utils.data import DataLoader
+
+    videos = make_videos(LENGTHS)
+    sampler = _sampler(videos)
+    identity = {i: i for i in range(PAD_INDEX, sum(LENGTHS))}  # dataset[index] == index
+    loader = DataLoader(identity, batch_sampler=sampler, collate_fn=list)
+    _set_sampler_epoch(loader, 5)
+    assert sampler.epoch == 5
+    expected = _sampler(videos)
+    expected.set_epoch(5)
+    assert [list(b) for b in loader] == list(expected)

@@ -17,6 +17,8 @@ from tinymem.data.ava import read_label_map
 from tinymem.data.classification_datamodule import BreakfastDataModule, EpicKitchensDataModule
 from tinymem.lit.classification import ClassificationModule
 from tinymem.lit.detection import DetectionModule
+from tinymem.lit.distributed import prepare_data_once
+from tinymem.lit.wandb_report import finish_wandb
 from tinymem.memory.plan import ConfigError, parse_memory_spec
 from tinymem.metrics.ava import FrameMAP
 
@@ -122,7 +124,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     validate_config(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
+    prepare_data_once(datamodule, f"{cfg.data.root}.lock")  # one generator among all ranks
     output_dir = Path(cfg.paths.output_dir)
     model = instantiate(cfg.model, output_dir=str(output_dir), **task_kwargs(datamodule))
     trainer = _build_trainer(cfg)
@@ -135,17 +137,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
         spec = model.spec
-        _report(
-            model,
-            datamodule,
-            title="TinyMem results",
-            rows={
-                "memory": f"{spec.kind} (plan {spec.plan or '-'} on blocks "
-                f"{list(spec.layers)}, l={spec.length}, s={spec.stride})",
-                "checkpoint": best or "(final weights)",
-            },
-        )
+        if trainer.is_global_zero:
+            _report(
+                model,
+                datamodule,
+                title="TinyMem results",
+                rows={
+                    "memory": f"{spec.kind} (plan {spec.plan or '-'} on blocks "
+                    f"{list(spec.layers)}, l={spec.length}, s={spec.stride})",
+                    "checkpoint": best or "(final weights)",
+                },
+            )
     log.info("metrics: %s", metrics)
+    finish_wandb(trainer.loggers)  # each job of a multirun is its own wandb run
     return metrics
 
 
@@ -157,7 +161,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         raise FileNotFoundError(f"ckpt_path: no checkpoint file at {ckpt}")
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
-    datamodule.prepare_data()
+    prepare_data_once(datamodule, f"{cfg.data.root}.lock")  # one generator among all ranks
     classify = isinstance(datamodule, EpicKitchensDataModule | BreakfastDataModule)
     module_class = ClassificationModule if classify else DetectionModule
     model = module_class.load_from_checkpoint(
@@ -169,5 +173,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     )
     trainer = _build_trainer(cfg)
     trainer.test(model, datamodule=datamodule)
-    _report(model, datamodule, title="TinyMem evaluation", rows={"checkpoint": str(ckpt)})
+    if trainer.is_global_zero:
+        _report(model, datamodule, title="TinyMem evaluation", rows={"checkpoint": str(ckpt)})
+    finish_wandb(trainer.loggers)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}

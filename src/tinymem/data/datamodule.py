@@ -68,6 +68,8 @@ class AvaDataModule(pl.LightningDataModule):
         batch_size: int,
         eval_batch_size: int,
         num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = True,
         proposal_min_score: float = PROPOSAL_MIN_SCORE,
         seed: int = 0,
         synthetic: Mapping[str, Any] | None = None,
@@ -119,6 +121,8 @@ class AvaDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
         self.proposal_min_score = proposal_min_score
         self.seed = seed
         self.synthetic = SyntheticSpec(**synthetic) if synthetic is not None else None
@@ -127,6 +131,8 @@ class AvaDataModule(pl.LightningDataModule):
         self.num_classes = num_classes
         self.datasets: dict[str, AvaKeyframeClips] = {}
         self.skipped: dict[str, int] = {}  # what was left out of the data, by reason
+        # training sampler position to resume from (set by tinymem.lit.callbacks.StreamResume)
+        self.resume_state: Mapping[str, Any] | None = None
 
     def path(self, key: str) -> str | None:
         """Absolute path of the file named by config key `key` (None when unset)."""
@@ -240,12 +246,16 @@ class AvaDataModule(pl.LightningDataModule):
     def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
         dataset = self.datasets[split]
         sampler = StreamingBatchSampler(dataset.videos, batch_size, shuffle=shuffle, seed=self.seed)
+        if split == "train" and self.resume_state is not None:
+            sampler.load_state_dict(self.resume_state)
+            self.resume_state = None
         return DataLoader(
             dataset,
             batch_sampler=sampler,
             collate_fn=collate_keyframes,
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers and self.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

@@ -4,18 +4,28 @@ Row ``b`` of step ``k + 1`` is the clip that follows row ``b`` of step ``k`` in 
 until that video ends; the row then starts the next video from a shared queue. Videos are
 whole: each belongs to exactly one stream, so under DDP each rank owns disjoint videos. Every
 rank runs the same number of steps; rows with nothing left to read hold ``PAD_INDEX``.
+
+The sampler is resumable: ``state_dict(consumed)`` records the epoch, the number of batches the
+training loop has consumed and the torch RNG state the data pipeline had just before the next
+batch was drawn; ``load_state_dict`` makes the next iteration continue from there, so a run
+resumed mid-epoch reads exactly the batches (and, in the main process, the random augmentations)
+the uninterrupted run would have read.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import Sampler
 
 PAD_INDEX = -1  # a padded (masked) row: the dataset must yield a placeholder the model ignores
+# RNG states kept for the most recently drawn batches: the trainer fetches ahead of the batch it
+# trains on (Lightning prefetches one batch; worker processes prefetch more, see README)
+RNG_HISTORY = 8
 
 
 def stream_schedule(video_lengths: Sequence[int], num_streams: int) -> tuple[list[list[int]], int]:
@@ -83,21 +93,79 @@ class StreamingBatchSampler(Sampler[list[int]]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.epoch = 0
+        # Lightning calls `set_epoch` on `loader.sampler` and `loader.batch_sampler.sampler` only
+        # (lightning_fabric.utilities.data._set_sampler_epoch); pointing `sampler` here makes the
+        # trainer reshuffle the video order every epoch.
+        self.sampler = self
+        self._start_step = 0  # the next iteration starts here (> 0 only when resuming)
+        self._start_rng: torch.Tensor | None = None  # torch RNG state to restore at that start
+        self._rng_before: dict[int, torch.Tensor] = {}  # step -> RNG state before it was drawn
 
     def set_epoch(self, epoch: int) -> None:
-        """Set the epoch; with ``shuffle`` the video order is drawn from (seed, epoch)."""
+        """Set the epoch; with ``shuffle`` the video order is drawn from (seed, epoch).
+
+        A pending resume point (``load_state_dict``) survives only if it is for this epoch.
+        """
+        if epoch != self.epoch:
+            self._start_step, self._start_rng = 0, None
         self.epoch = epoch
 
-    def _video_order(self) -> list[int]:
-        """The queue order of the videos for the current epoch."""
+    def _layout(self) -> dict[str, int]:
+        """What a saved position is only valid for."""
+        return {
+            "num_videos": len(self.videos),
+            "batch_size": self.batch_size,
+            "num_replicas": self.num_replicas,
+            "seed": self.seed,
+            "shuffle": int(self.shuffle),
+        }
+
+    def state_dict(self, consumed: int) -> dict[str, Any]:
+        """The position after the training loop consumed ``consumed`` batches of this epoch.
+
+        ``rng`` is the torch RNG state just before batch ``consumed`` was drawn (the current
+        state when it has not been drawn yet); it is this rank's own.
+        """
+        rng = self._rng_before.get(consumed)
+        return {
+            "epoch": self.epoch,
+            "step": consumed,
+            "rng": (rng if rng is not None else torch.get_rng_state()).clone(),
+            **self._layout(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from a saved position: its epoch at its step, or the next epoch at 0.
+
+        Raises ``ValueError`` when the position was saved for another layout (number of videos,
+        batch size, world size, seed or shuffling), where its step would mean other batches.
+        """
+        layout = self._layout()
+        saved = {key: state.get(key) for key in layout}
+        if saved != layout:
+            raise ValueError(f"sampler state was saved for {saved}, this sampler is {layout}")
+        epoch, step = int(state["epoch"]), int(state["step"])
+        self._rng_before = {}
+        if step >= self.num_steps(epoch):  # the saved epoch was finished
+            self.epoch, self._start_step, self._start_rng = epoch + 1, 0, None
+        else:
+            self.epoch, self._start_step, self._start_rng = epoch, step, state.get("rng")
+
+    def _video_order(self, epoch: int) -> list[int]:
+        """The queue order of the videos in `epoch`."""
         if not self.shuffle:
             return list(range(len(self.videos)))
-        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        generator = torch.Generator().manual_seed(self.seed + epoch)
         return torch.randperm(len(self.videos), generator=generator).tolist()
+
+    def num_steps(self, epoch: int) -> int:
+        """Number of steps in `epoch`; identical on every rank."""
+        lengths = [len(self.videos[v]) for v in self._video_order(epoch)]
+        return stream_schedule(lengths, self.num_replicas * self.batch_size)[1]
 
     def _schedule(self) -> tuple[list[list[int]], int]:
         """This rank's rows (dataset indices, unpadded) and the global number of steps."""
-        order = self._video_order()
+        order = self._video_order(self.epoch)
         num_streams = self.num_replicas * self.batch_size
         streams, num_steps = stream_schedule([len(self.videos[v]) for v in order], num_streams)
         rows = []
@@ -107,13 +175,22 @@ class StreamingBatchSampler(Sampler[list[int]]):
         return rows, num_steps
 
     def __iter__(self) -> Iterator[list[int]]:
-        """Yield ``len(self)`` batches of ``batch_size`` indices each, ``PAD_INDEX`` for padding."""
+        """Yield ``len(self)`` batches of ``batch_size`` indices each, ``PAD_INDEX`` for padding.
+
+        After ``load_state_dict`` the first iteration starts at the saved step (restoring the
+        saved RNG state first) and yields only the rest of the epoch.
+        """
         rows, num_steps = self._schedule()
-        for step in range(num_steps):
+        start, rng = self._start_step, self._start_rng
+        self._start_step, self._start_rng = 0, None
+        self._rng_before = {}
+        if rng is not None:
+            torch.set_rng_state(rng)
+        for step in range(start, num_steps):
+            self._rng_before[step] = torch.get_rng_state()
+            self._rng_before.pop(step - RNG_HISTORY, None)
             yield [row[step] if step < len(row) else PAD_INDEX for row in rows]
 
     def __len__(self) -> int:
         """Number of steps in this epoch; identical on every rank."""
-        order = self._video_order()
-        lengths = [len(self.videos[v]) for v in order]
-        return stream_schedule(lengths, self.num_replicas * self.batch_size)[1]
+        return self.num_steps(self.epoch)

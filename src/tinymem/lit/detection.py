@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tinymem.data.ava import Detection, write_detections
+from tinymem.lit.distributed import compute_on_rank_zero
 from tinymem.lit.streaming import INFERENCE_CAPTIONS, StreamingModule, plain, vision_options
 from tinymem.memory.plan import ConfigError
 from tinymem.metrics.ava import FrameMAP, evaluate_ava_files
@@ -165,9 +166,11 @@ class DetectionModule(StreamingModule):
                     )
                 )
 
-    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
-        """Stream a validation step and keep its scored boxes."""
-        self._collect(batch, self.stream_step(batch, "val"))
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> TinyMemOutput:
+        """Stream a validation step and keep its scored boxes (the output goes to callbacks)."""
+        out = self.stream_step(batch, "val")
+        self._collect(batch, out)
+        return out
 
     def test_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         """Stream a test step and keep its scored boxes."""
@@ -199,8 +202,12 @@ class DetectionModule(StreamingModule):
             write_detections(path, detections)
         if dist.is_available() and dist.is_initialized():
             dist.barrier()
-        result = evaluate_ava_files(
-            gt, path, self.eval_files["label_map"], self.eval_files.get("excluded")
+        result = compute_on_rank_zero(  # scored once, the same result on every rank
+            evaluate_ava_files,
+            gt,
+            path,
+            self.eval_files["label_map"],
+            self.eval_files.get("excluded"),
         )
         self.log(f"{stage}/mAP", result.mean_ap, prog_bar=True, sync_dist=False)
         self.last_result = result

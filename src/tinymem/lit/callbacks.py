@@ -1,0 +1,326 @@
+"""Callbacks for long runs: exact mid-epoch resume, pre-emption checkpoints, non-finite loss,
+stream traces, and run statistics (parameter counts, memory tokens per layer)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.trainer.states import TrainerFn
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
+from torch import Tensor, nn
+
+from tinymem.lit.distributed import gather_objects
+from tinymem.memory.cache import MemoryRead, StreamMemory
+
+log = logging.getLogger(__name__)
+
+STREAM_STATE_KEY = "tinymem_stream"  # checkpoint entry: per-rank sampler position and memory
+# Lightning warns on every mid-epoch resume unless the DataLoader itself is stateful; with the
+# sampler position restored here the warning is wrong, so it is silenced once a state is handed on.
+NOT_RESUMABLE_WARNING = "You're resuming from a checkpoint that ended before the epoch ended"
+
+
+# ---------------------------------------------------------------------------------------- resume
+def memory_state(memory: StreamMemory) -> dict[str, dict[str, Any]]:
+    """A CPU copy of every cache of a stream memory (entries, oldest first, and row videos)."""
+    state = {}
+    for name, cache in memory.caches.items():
+        state[name] = {
+            "entries": [
+                (tokens.cpu().clone(), mask.cpu().clone()) for tokens, mask in cache.entries
+            ],
+            "row_video": None if cache.row_video is None else cache.row_video.cpu().clone(),
+        }
+    return state
+
+
+def load_memory_state(
+    memory: StreamMemory, state: Mapping[str, Mapping[str, Any]], device: torch.device
+) -> None:
+    """Put the caches saved by `memory_state` back (on `device`)."""
+    if set(state) != set(memory.caches):
+        raise ValueError(
+            f"saved memory has types {sorted(state)}, the model uses {sorted(memory.caches)}"
+        )
+    for name, cache in memory.caches.items():
+        cache.clear()
+        for tokens, mask in state[name]["entries"]:
+            cache.entries.append((tokens.to(device), mask.to(device)))
+        row_video = state[name]["row_video"]
+        cache.row_video = None if row_video is None else row_video.to(device)
+
+
+def _train_sampler(trainer: pl.Trainer) -> Any | None:
+    loader = trainer.train_dataloader
+    sampler = getattr(loader, "batch_sampler", None)
+    return sampler if callable(getattr(sampler, "state_dict", None)) else None
+
+
+class StreamResume(Callback):
+    """Makes `ckpt_path=last` resume mid-epoch exactly where the saved run stopped.
+
+    Lightning restores weights, optimizer, scheduler, epoch and step counters. This adds, per
+    rank: the streaming sampler's position (epoch, batches consumed, and the torch RNG state
+    before the next batch was drawn) and the training memory caches, so the resumed run reads the
+    same next batch and every row keeps the memory of the clips it streamed before the stop.
+
+    When there is no saved state or it is from another world size, a warning says so: the
+    sampler then reads the interrupted epoch from its first batch (Lightning stops it after the
+    number of batches that were left) and the caches start empty. A sampler state saved for
+    another batch size or dataset fails in `StreamingBatchSampler.load_state_dict`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._memory: Mapping[str, Any] | None = None
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Gather every rank's sampler position and training memory into the checkpoint."""
+        sampler = _train_sampler(trainer)
+        if trainer.state.fn != TrainerFn.FITTING or sampler is None:
+            return
+        consumed = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        memories = getattr(pl_module, "memories", {})
+        mine = {
+            "sampler": sampler.state_dict(consumed),
+            "memory": memory_state(memories["train"]) if "train" in memories else None,
+        }
+        checkpoint[STREAM_STATE_KEY] = {"ranks": gather_objects(mine)}
+
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Hand this rank's sampler position to the datamodule; keep its memory for train start."""
+        self._memory = None
+        if trainer.state.fn != TrainerFn.FITTING:  # evaluation from a checkpoint: weights only
+            return
+        saved = checkpoint.get(STREAM_STATE_KEY)
+        if saved is None:
+            rank_zero_warn("checkpoint has no stream state: a mid-epoch resume restarts the epoch")
+            return
+        ranks = saved["ranks"]
+        if len(ranks) != trainer.world_size:
+            rank_zero_warn(
+                f"checkpoint stream state is from {len(ranks)} processes, this run has "
+                f"{trainer.world_size}: the interrupted epoch restarts with empty memory"
+            )
+            return
+        mine = ranks[trainer.global_rank]
+        datamodule = trainer.datamodule
+        if datamodule is None or not hasattr(datamodule, "resume_state"):
+            rank_zero_warn("the datamodule has no `resume_state`: the sampler position is lost")
+            return
+        datamodule.resume_state = mine["sampler"]
+        self._memory = mine["memory"]
+        warnings.filterwarnings("ignore", message=NOT_RESUMABLE_WARNING)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Restore the training caches (a new epoch clears them again in its start hook)."""
+        if self._memory is not None:
+            load_memory_state(pl_module.memories["train"], self._memory, pl_module.device)
+        self._memory = None
+
+
+# ------------------------------------------------------------------------------------ faults
+class PreemptionCheckpoint(Callback):
+    """On SIGTERM (what SLURM sends before pre-emption) save `<dirpath>/last.ckpt` and stop.
+
+    Lightning turns SIGTERM into `SIGTERMException` after the current batch, on every rank; this
+    writes the checkpoint then, so `ckpt_path=last` in the same run directory resumes there.
+    """
+
+    def __init__(self, dirpath: str, filename: str = "last") -> None:
+        super().__init__()
+        self.path = Path(dirpath) / f"{filename}.ckpt"
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        """Save the resumable checkpoint when the exception is Lightning's SIGTERM stop."""
+        if not isinstance(exception, SIGTERMException):
+            return
+        if trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking:
+            return
+        trainer.save_checkpoint(self.path)
+        rank_zero_info(
+            f"SIGTERM: saved {self.path} at epoch {trainer.current_epoch}, global step "
+            f"{trainer.global_step}; resume with ckpt_path=last in the same run directory"
+        )
+
+
+def _latest_checkpoint(trainer: pl.Trainer) -> str:
+    """The most recently written checkpoint file of the trainer's ModelCheckpoints ('' if none)."""
+    paths = {
+        path
+        for callback in trainer.checkpoint_callbacks
+        for path in (
+            getattr(callback, "last_model_path", ""),
+            getattr(callback, "best_model_path", ""),
+        )
+        if path and Path(path).is_file()
+    }
+    return max(paths, key=lambda p: (Path(p).stat().st_mtime, Path(p).stem == "last"), default="")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Stop before a NaN/inf loss is backpropagated, so no checkpoint with broken weights exists.
+
+    The decision is shared by all ranks (any rank's bad loss stops every rank), so DDP never
+    waits in a gradient all-reduce that one rank skipped.
+    """
+
+    def on_before_backward(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: Tensor
+    ) -> None:
+        """Raise `NonFiniteLossError` naming the step and the last good checkpoint."""
+        bad = not bool(torch.isfinite(loss.detach()).all())
+        if not trainer.strategy.reduce_boolean_decision(bad, all=False):
+            return
+        checkpoint = _latest_checkpoint(trainer)
+        batch = trainer.fit_loop.epoch_loop.batch_idx
+        raise NonFiniteLossError(
+            f"non-finite training loss ({loss.detach().float().item()} on rank "
+            f"{trainer.global_rank}) at epoch {trainer.current_epoch}, batch {batch}, global step "
+            f"{trainer.global_step}: stopped before the update. Last good checkpoint: "
+            f"{checkpoint or 'none written yet'}. Lower the learning rate or use precision=32."
+        )
+
+
+# ------------------------------------------------------------------------------------ traces
+class StreamTrace(Callback):
+    """Append what every row of every rank streamed, one JSON line per step, to `<dirpath>/`.
+
+    `rank<R>.jsonl` lines: stage, epoch, step, rank, and per row the video name, clip index,
+    `is_first` and `valid`. Tests use it to check sharding and temporal order under DDP; a line
+    is written after its training step finished (a progress marker).
+    """
+
+    def __init__(self, dirpath: str) -> None:
+        super().__init__()
+        self.dirpath = Path(dirpath)
+
+    def _write(self, trainer: pl.Trainer, stage: str, batch: Mapping[str, Any], step: int) -> None:
+        record = {
+            "stage": stage,
+            "epoch": trainer.current_epoch,
+            "step": step,
+            "global_step": trainer.global_step,
+            "rank": trainer.global_rank,
+            "video": list(batch["video_name"]),
+            "clip_index": batch["clip_index"].tolist(),
+            "is_first": batch["is_first"].tolist(),
+            "valid": batch["valid"].tolist(),
+        }
+        self.dirpath.mkdir(parents=True, exist_ok=True)
+        with (self.dirpath / f"rank{trainer.global_rank}.jsonl").open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Mapping[str, Any],
+        batch_idx: int,
+    ) -> None:
+        """Record a finished training step."""
+        self._write(trainer, "train", batch, batch_idx)
+
+    def on_validation_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Mapping[str, Any],
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        """Record a validation step (not during the sanity check)."""
+        if not trainer.sanity_checking:
+            self._write(trainer, "val", batch, batch_idx)
+
+
+# -------------------------------------------------------------------------------- statistics
+def parameter_counts(module: nn.Module) -> dict[str, int]:
+    """Trainable, frozen and total parameter counts."""
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in module.parameters() if not p.requires_grad)
+    return {"trainable": trainable, "frozen": frozen, "total": trainable + frozen}
+
+
+@torch.no_grad()
+def memory_tokens_per_layer(pl_module: pl.LightningModule) -> dict[int, int]:
+    """Memory keys each memory-reading block attends to per step, after readout compression.
+
+    Runs each block's own readout (P_k) on a full read of `l` entries of its memory type, so the
+    count is what attention sees: `l * N'`, with N' the compressed tokens of one entry.
+    """
+    spec = pl_module.spec
+    caches = pl_module.memories["train"].caches
+    blocks = pl_module.model.backbone.blocks
+    counts = {}
+    for index, kind in sorted(spec.layer_types().items()):
+        cache = caches[kind]
+        readout = blocks[index].attn.memory_readout
+        device = next(readout.parameters()).device
+        read = MemoryRead(
+            tokens=torch.zeros(1, spec.length, cache.num_tokens, cache.dim, device=device),
+            mask=torch.ones(1, spec.length, cache.num_tokens, dtype=torch.bool, device=device),
+            distance=torch.arange(1, spec.length + 1, device=device) * spec.stride,
+        )
+        counts[index] = int(readout(read).key.shape[2])
+    return counts
+
+
+def run_statistics(pl_module: pl.LightningModule) -> dict[str, Any]:
+    """Parameter counts and memory-token statistics of a DetectionModule."""
+    stats: dict[str, Any] = {"params": parameter_counts(pl_module)}
+    spec = getattr(pl_module, "spec", None)
+    if spec is not None:
+        per_layer = memory_tokens_per_layer(pl_module) if spec.layers else {}
+        kinds = spec.layer_types()
+        by_kind = {
+            kind: sum(n for i, n in per_layer.items() if kinds[i] == kind) for kind in spec.types
+        }
+        stats["memory"] = {
+            "kind": spec.kind,
+            "layers": len(per_layer),
+            "tokens_per_layer": {str(i): n for i, n in per_layer.items()},
+            "avg_tokens_per_layer": sum(per_layer.values()) / len(per_layer) if per_layer else 0.0,
+            "tokens_by_type": by_kind,
+        }
+    return stats
+
+
+class RunStatistics(Callback):
+    """At fit start, log parameter counts and memory tokens per augmented layer to every logger."""
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Compute the statistics and log them as hyperparameters (and to the console)."""
+        stats = run_statistics(pl_module)
+        pl_module.run_statistics = stats
+        for logger in trainer.loggers:
+            logger.log_hyperparams({"stats": stats})
+        params = stats["params"]
+        message = f"parameters: {params['trainable']:,} trainable, {params['frozen']:,} frozen" + (
+            f"; memory: {stats['memory']['avg_tokens_per_layer']:.1f} tokens per augmented "
+            f"layer on {stats['memory']['layers']} layers"
+            if "memory" in stats
+            else ""
+        )
+        rank_zero_info(message)

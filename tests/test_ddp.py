@@ -1,0 +1,227 @@
+"""DDP on the CPU (gloo): sharded streams in lock-step, and mAP computed once from all ranks."""
+
+from __future__ import annotations
+
+import csv
+import random
+import socket
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from omegaconf import open_dict
+
+from cli_runs import read_trace, run_cli, tiny_overrides
+from tinymem.data.ava import Detection, read_annotations, read_label_map, write_detections
+from tinymem.lit.distributed import (
+    compute_on_rank_zero,
+    env_global_rank,
+    env_local_rank,
+    gather_objects,
+    prepare_data_once,
+)
+from tinymem.metrics.ava_map import evaluate_ava_files
+from tinymem.pipeline import evaluate
+
+WORLD_SIZE = 2
+NUM_TRAIN_VIDEOS = 4  # the tiny world (tests/conftest.py)
+NUM_VAL_VIDEOS = 2
+CLIPS_PER_VIDEO = 6
+
+
+def _noisy_detections(world: Path) -> list[Detection]:
+    """Every groundtruth box of the val split with seeded random scores for every class."""
+    rng = random.Random(0)
+    groundtruth, _ = read_annotations(world / "annotations" / "val.csv")
+    classes = sorted(read_label_map(world / "annotations" / "action_list.pbtxt"))
+    return [
+        Detection(video, ts, box.box, c, rng.random())
+        for (video, ts), boxes in sorted(groundtruth.items())
+        for box in boxes
+        for c in classes
+    ]
+
+
+def _files(world: Path) -> tuple[str, str, str]:
+    ann = world / "annotations"
+    return (
+        str(ann / "val.csv"),
+        str(ann / "action_list.pbtxt"),
+        str(ann / "val_excluded_timestamps.csv"),
+    )
+
+
+def _rank_main(rank: int, world: Path, store: str, out_dir: Path) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD_SIZE)
+    try:
+        videos = sorted({d.video_id for d in _noisy_detections(world)})
+        mine = [d for d in _noisy_detections(world) if videos.index(d.video_id) % 2 == rank]
+        gathered = [d for part in gather_objects(mine) for d in part]
+        path = out_dir / "gathered.csv"
+        if rank == 0:
+            write_detections(path, gathered)
+        dist.barrier()
+        gt, label_map, excluded = _files(world)
+        result = compute_on_rank_zero(evaluate_ava_files, gt, path, label_map, excluded)
+        (out_dir / f"rank{rank}.txt").write_text(
+            f"{result.mean_ap!r} {sorted(result.per_class.items())!r}"
+        )
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_gathered_map_equals_single_process_map(tiny_world: Path, tmp_path: Path) -> None:
+    mp.spawn(_rank_main, args=(tiny_world, str(tmp_path / "store"), tmp_path), nprocs=WORLD_SIZE)
+    single = tmp_path / "single.csv"
+    write_detections(single, _noisy_detections(tiny_world))
+    gt, label_map, excluded = _files(tiny_world)
+    expected = evaluate_ava_files(gt, single, label_map, excluded)
+    assert 0.0 < expected.mean_ap < 1.0  # random scores: a non-trivial value to compare
+    text = f"{expected.mean_ap!r} {sorted(expected.per_class.items())!r}"
+    assert (tmp_path / "rank0.txt").read_text() == text
+    assert (tmp_path / "rank1.txt").read_text() == text  # the broadcast result, not recomputed
+
+
+def _rows(records: list[dict]) -> list[list[tuple]]:
+    """Per row, the (video, clip_index, is_first) of every valid step, and padding positions."""
+    rows = defaultdict(list)
+    for record in records:
+        for b, video in enumerate(record["video"]):
+            rows[b].append(
+                (video, record["clip_index"][b], record["is_first"][b], record["valid"][b])
+            )
+    return [rows[b] for b in sorted(rows)]
+
+
+def _check_streams(records: list[dict]) -> set[str]:
+    """Temporal order per row (padding only at the end); return the videos seen."""
+    seen = set()
+    for row in _rows(records):
+        valid = [entry for entry in row if entry[3]]
+        assert row[: len(valid)] == valid, "padding only after a row's last video"
+        for index, (video, clip, is_first, _) in enumerate(valid):
+            previous = valid[index - 1] if index else None
+            if previous is not None and previous[0] == video:
+                assert clip == previous[1] + 1 and not is_first  # the next clip of its video
+            else:
+                assert is_first and video not in seen  # a new, whole video starts
+                seen.add(video)
+    return seen
+
+
+@pytest.mark.slow
+def test_ddp_sim_shards_whole_videos_in_lock_step_and_scores_like_one_process(
+    tiny_world: Path, tmp_path: Path, make_cfg
+) -> None:
+    run = tmp_path / "ddp"
+    args = [
+        *tiny_overrides(tiny_world),
+        "trainer=ddp_sim",
+        "callbacks=stream_trace",
+        "data.batch_size=2",
+        "data.eval_batch_size=2",
+        "trainer.max_epochs=2",
+        f"hydra.run.dir={run}",
+    ]
+    run_cli(args, tmp_path, tmp_path / "ddp.log")
+    trace = run / "stream_trace"
+    for stage, num_videos in (("train", NUM_TRAIN_VIDEOS), ("val", NUM_VAL_VIDEOS)):
+        per_rank = [read_trace(trace, rank, stage) for rank in range(WORLD_SIZE)]
+        steps = [[(r["epoch"], r["step"]) for r in records] for records in per_rank]
+        assert steps[0] == steps[1], f"{stage}: ranks ran different steps"
+        for epoch in sorted({e for e, _ in steps[0]}):
+            videos = [
+                _check_streams([r for r in records if r["epoch"] == epoch]) for records in per_rank
+            ]
+            assert not videos[0] & videos[1], f"{stage} epoch {epoch}: ranks shared a video"
+            assert len(videos[0] | videos[1]) == num_videos
+        clips = sum(v for records in per_rank for r in records for v in r["valid"])
+        assert clips == num_videos * CLIPS_PER_VIDEO * len({e for e, _ in steps[0]})
+    orders = [
+        [tuple(r["video"]) for r in read_trace(trace, 0) if r["epoch"] == epoch] for epoch in (0, 1)
+    ]
+    assert orders[0] != orders[1], "the video order is reshuffled every epoch"
+
+    with (run / "csv" / "version_0" / "metrics.csv").open() as f:
+        ddp_map = [float(row["test/mAP"]) for row in csv.DictReader(f) if row.get("test/mAP")]
+    best = next((run / "checkpoints").glob("best_epoch*.ckpt"))
+    cfg = make_cfg([f"ckpt_path={best}", "data.eval_batch_size=3"], name="eval")
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "eval")
+    single = evaluate(cfg)["test/mAP"]
+    # each video is streamed whole by one row with its own memory: the layout does not matter
+    assert ddp_map == [pytest.approx(single, abs=1e-6)]
+
+
+def test_single_process_helpers_need_no_process_group(monkeypatch) -> None:
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK", "SLURM_LOCALID"):
+        monkeypatch.delenv(var, raising=False)
+    assert gather_objects({"a": 1}) == [{"a": 1}]
+    assert compute_on_rank_zero(sum, [1, 2, 3]) == 6
+    with pytest.raises(ZeroDivisionError):
+        compute_on_rank_zero(lambda: 1 / 0)
+    monkeypatch.setenv("SLURM_PROCID", "3")  # srun sets it before any process group exists
+    monkeypatch.setenv("SLURM_LOCALID", "1")
+    assert (env_global_rank(), env_local_rank()) == (3, 1)
+    monkeypatch.setenv("RANK", "5")  # torchrun's variable wins
+    assert env_global_rank() == 5
+
+
+def test_prepare_data_once_serialises_concurrent_ranks(tmp_path: Path) -> None:
+    spans: list[tuple[float, float]] = []
+
+    class SlowPreparation:
+        def prepare_data(self) -> None:
+            start = time.monotonic()
+            time.sleep(0.2)
+            spans.append((start, time.monotonic()))
+
+    threads = [
+        threading.Thread(target=prepare_data_once, args=(SlowPreparation(), tmp_path / "d.lock"))
+        for _ in range(3)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    spans.sort()
+    assert len(spans) == 3
+    assert all(
+        end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:], strict=False)
+    )
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_generate_the_world_once_and_share_the_streams(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torchrun = ("-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}")
+    world, run = tmp_path / "world", tmp_path / "run"
+    generate = [  # a tiny world that does not exist yet: one of the two ranks must write it
+        "data.synthetic.num_train_videos=4",
+        "data.synthetic.num_val_videos=2",
+        "data.synthetic.episodes_per_video=2",
+    ]
+    args = [
+        *(o for o in tiny_overrides(world) if not o.startswith("data.synthetic")),
+        *generate,
+        "trainer=ddp_sim",
+        "callbacks=stream_trace",
+        "data.batch_size=2",
+        "trainer.max_epochs=1",
+        "test=false",
+        f"hydra.run.dir={run}",
+    ]
+    log = tmp_path / "torchrun.log"
+    run_cli(args, tmp_path, log, launcher=torchrun)
+    assert log.read_text().count("wrote synthetic dataset") == 1  # both ranks started at once
+    per_rank = [read_trace(run / "stream_trace", rank) for rank in range(WORLD_SIZE)]
+    assert len(per_rank[0]) == len(per_rank[1]) > 0
+    videos = [_check_streams(records) for records in per_rank]
+    assert not videos[0] & videos[1] and len(videos[0] | videos[1]) == NUM_TRAIN_VIDEOS
