@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from tinymem.bench import _split_args, measure_backbone
+from tinymem.bench import measure_backbone
 from tinymem.config import compose_config
 from tinymem.lit.detection import DetectionModule
 from tinymem.memory.cache import FifoCache, MemoryRead
@@ -368,10 +368,3 @@ def test_bench_backbone_table_on_a_tiny_model() -> None:
     assert result["max_abs_logit_diff"] <= 1e-5
     assert set(result["rows"]) == {"forward", "forward+backward"}
     assert all(ours > 0 and theirs > 0 for ours, theirs in result["rows"].values())
-
-
-def test_bench_arguments_pick_the_table_and_repeats() -> None:
-    assert _split_args(["model=mvit16"]) == ("memory", 3, ["model=mvit16"])
-    assert _split_args(["backbone", "--repeats", "5", "x=1"]) == ("backbone", 5, ["x=1"])
-    with pytest.raises(SystemExit, match="--repeats"):
-        _split_args(["backbone", "--repeats", "0"])

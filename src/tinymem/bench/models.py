@@ -1,0 +1,127 @@
+"""The measured networks: TinyMem detectors built from the configs, and full memory reads.
+
+The memory encoders are not built: the open_clip text tower encodes at construction, so it cannot
+live on the meta device, and it runs once per unique caption anyway (its cost is reported on its
+own). Text memory tokens get the width of the configured CLIP text embedding instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import hydra
+import torch
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+from tinymem.config import compose_config
+from tinymem.data.ava import AVA_NUM_ACTIONS
+from tinymem.lit.detection import BOX_HEADS
+from tinymem.lit.streaming import plain, vision_options, with_global_tokens
+from tinymem.memory.cache import MemoryRead
+from tinymem.memory.plan import MemorySpec, parse_memory_spec
+from tinymem.models.tinymem import TinyMemDetector, build_backbone
+
+BOXES_PER_CLIP = 1  # person boxes given to the RoI head per clip
+COMPOSE_CACHE = 64  # composed configs kept (one per model size and memory kind)
+
+
+@functools.lru_cache(maxsize=COMPOSE_CACHE)
+def _compose(overrides: tuple[str, ...]) -> DictConfig:
+    if GlobalHydra.instance().is_initialized():
+        return hydra.compose(config_name="train", overrides=list(overrides))
+    return compose_config("train", overrides)
+
+
+def compose_train(overrides: Sequence[str]) -> DictConfig:
+    """The train config with `overrides` (inside `python -m tinymem.bench` or from Python).
+
+    Composed once per distinct override list; each call returns a fresh copy.
+    """
+    return copy.deepcopy(_compose(tuple(overrides)))
+
+
+@dataclass
+class Detector:
+    """A TinyMem detector with its memory spec and the clip it was built for."""
+
+    model: TinyMemDetector
+    spec: MemorySpec
+    frames: int  # T of the input clip
+    crop: int  # H = W of the input clip
+    entry_tokens: dict[str, int]  # tokens one clip writes per non-visual memory type
+    dims: dict[str, int]  # token width per non-visual memory type
+
+
+def build_detector(
+    overrides: Sequence[str],
+    kind: str,
+    length: int,
+    text_width: int,
+    device: str | torch.device = "meta",
+) -> Detector:
+    """A `TinyMemDetector` for `memory=<kind>` with `l = length`, from train-config overrides.
+
+    Text memory tokens are `text_width` wide (the CLIP text embedding), CLIP image memory too;
+    one clip writes T text tokens (one per frame caption, times `n_tokens`), `n_region` region
+    tokens and T CLIP image tokens.
+    """
+    cfg = compose_train([*overrides, f"memory={kind}"])
+    memory = {**plain(cfg.memory), "length": length}
+    backbone_cfg = with_global_tokens(plain(cfg.model.backbone), memory)
+    head_cfg = dict(plain(cfg.model.head))
+    head_kind = head_cfg.pop("kind", "roi")
+    frames, crop = int(backbone_cfg["num_frames"]), int(backbone_cfg["crop_size"])
+    with torch.device(device):
+        net = build_backbone(backbone_cfg)
+        spec = parse_memory_spec(memory, depth=len(net.blocks))
+        dims = {
+            "text": text_width,
+            "clip_vision": text_width,
+            "region": net.out_dim,
+            "region_token": net.block_width(spec.source_block),
+        }
+        head = BOX_HEADS[head_kind](net.out_dim, AVA_NUM_ACTIONS, **head_cfg)
+        model = TinyMemDetector(net, head, spec, memory_dims=dims, **vision_options(memory))
+    text_tokens = int((memory.get("text_encoder") or {}).get("n_tokens", 1))
+    entry_tokens = {
+        "text": frames * text_tokens,
+        "region": spec.n_region,
+        "region_token": spec.n_region,
+        "clip_vision": frames,
+    }
+    return Detector(model.eval(), spec, frames, crop, entry_tokens, dims)
+
+
+def full_reads(detector: Detector, batch: int) -> dict[str, MemoryRead]:
+    """A read of every cache the plan uses with all `l` entries present and valid.
+
+    Entries are `s, 2s, ..., l*s` clips back; token values are random (they do not change the
+    cost). Tensors are on the model's device.
+    """
+    model, spec = detector.model, detector.spec
+    device = next(model.parameters()).device
+    shapes = model.vision_entry_shapes()
+    for kind in set(model.layer_types.values()) - {"vision"}:
+        shapes[kind] = (detector.entry_tokens[kind], detector.dims[kind])
+    distance = torch.arange(1, spec.length + 1, device=device) * spec.stride
+    reads = {}
+    for name, (tokens, width) in shapes.items():
+        reads[name] = MemoryRead(
+            tokens=torch.randn(batch, spec.length, tokens, width, device=device),
+            mask=torch.ones(batch, spec.length, tokens, dtype=torch.bool, device=device),
+            distance=distance,
+        )
+    return reads
+
+
+def clip_inputs(detector: Detector, batch: int) -> tuple[torch.Tensor, ...]:
+    """A random clip [B, 3, T, H, W], `BOXES_PER_CLIP` boxes [B, N, 4] and their mask [B, N]."""
+    device = next(detector.model.parameters()).device
+    video = torch.randn(batch, 3, detector.frames, detector.crop, detector.crop, device=device)
+    boxes = torch.tensor([[0.1, 0.1, 0.6, 0.9]], device=device).expand(batch, BOXES_PER_CLIP, 4)
+    box_mask = torch.ones(batch, BOXES_PER_CLIP, dtype=torch.bool, device=device)
+    return video, boxes, box_mask
