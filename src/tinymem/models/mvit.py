@@ -298,11 +298,6 @@ class MViTBackbone(MViT):
         attn.keep_kv = True
         return readout
 
-    def record_memory_attention(self, enabled: bool) -> None:
-        """Record (or stop recording) the attention mass of each memory entry per block."""
-        for block in self.blocks:
-            block.attn.record_attention = enabled
-
     def load_pretrained(self, pretrained: str) -> None:
         """Load "kinetics400" or a torchvision/SlowFast-format checkpoint file, strictly."""
         if pretrained == KINETICS400:

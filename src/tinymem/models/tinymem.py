@@ -18,7 +18,7 @@ from tinymem.models.vit import VideoViT
 
 # Backbones by `model.backbone.arch`. A backbone has `blocks`, `out_dim`, `block_width(index)`,
 # `attach_memory(index, in_dim, kernel, stride, groups, max_distance)`,
-# `attach_vision_memory(index, kernel, stride, max_distance)`, `record_memory_attention(on)`
+# `attach_vision_memory(index, kernel, stride, max_distance)`
 # and `forward(video, memory: {block: MemoryRead}, capture_blocks) -> BackboneOutput`.
 BACKBONES: dict[str, type[nn.Module]] = {"mvit": MViTBackbone, "vit": VideoViT}
 # MeMViT's compression of dense visual memory (ANCHORS: kernel (7,3,3), stride (4,2,2)).
@@ -111,7 +111,8 @@ class TinyMem(nn.Module):
 
     def record_memory_attention(self, enabled: bool) -> None:
         """Record the attention mass of each memory entry at every step (for inspection)."""
-        self.backbone.record_memory_attention(enabled)
+        for block in self.backbone.blocks:
+            block.attn.record_attention = enabled
 
     def encode(
         self, video: Tensor, memory: Mapping[str, MemoryRead] | None

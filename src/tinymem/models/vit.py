@@ -281,11 +281,6 @@ class VideoViT(nn.Module):
         attn.keep_kv = True
         return readout
 
-    def record_memory_attention(self, enabled: bool) -> None:
-        """Record (or stop recording) the attention mass of each memory entry per block."""
-        for block in self.blocks:
-            block.attn.record_attention = enabled
-
     def _check_input(self, video: Tensor) -> None:
         if video.dim() == len(self.input_shape) + 1 and tuple(video.shape[1:]) == self.input_shape:
             return
