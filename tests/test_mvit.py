@@ -217,6 +217,42 @@ def test_eager_and_sdpa_agree_with_memory_and_global_tokens() -> None:
     torch.testing.assert_close(a.tokens, b.tokens, rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["text", "vision"])
+def test_eager_and_sdpa_agree_with_several_memory_entries(kind: str) -> None:
+    """The fused path folds the memory position term per entry: it must match eager exactly."""
+    torch.manual_seed(0)
+    block, distance = 2, torch.tensor([2, 4, 6])  # three entries, stride 2
+    nets = {}
+    for attention in ("eager", "sdpa"):
+        net = _tiny(attention=attention, num_global_tokens=2)
+        if kind == "vision":
+            net.attach_vision_memory(block, kernel=(3, 3, 3), stride=(2, 2, 2), max_distance=6)
+        else:
+            net.attach_memory(block, in_dim=16, kernel=3, stride=2, groups=1, max_distance=6)
+        nets[attention] = net
+    with torch.no_grad():  # large, distinct per-entry terms so a mix-up would show
+        nets["eager"].blocks[block].attn.memory_readout.rel_pos_mem.normal_(std=1.0)
+    nets["sdpa"].load_state_dict(nets["eager"].state_dict())
+    if kind == "vision":
+        grid = nets["eager"].kv_grid(block)
+        tokens = nets["eager"].num_prefix_tokens + grid[0] * grid[1] * grid[2]
+        width = 2 * nets["eager"].block_setting[block].output_channels
+    else:
+        tokens, width = 5, 16
+    read = MemoryRead(
+        tokens=torch.randn(2, 3, tokens, width),
+        mask=torch.ones(2, 3, tokens, dtype=torch.bool),
+        distance=distance,
+    )
+    read.mask[1, 2] = False  # row 1 lost its oldest entry
+    clip = torch.randn(2, *CLIP)
+    with torch.no_grad():
+        a, b = nets["eager"](clip, {block: read}), nets["sdpa"](clip, {block: read})
+        plain = nets["eager"](clip)
+    assert not torch.allclose(a.tokens, plain.tokens, atol=1e-3)
+    torch.testing.assert_close(a.tokens, b.tokens, rtol=0, atol=1e-5)
+
+
 # --------------------------------------------------------------------------- full size (meta)
 @pytest.mark.parametrize(
     "model,frames,params,grid",

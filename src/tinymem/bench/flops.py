@@ -7,8 +7,9 @@ at 2 FLOPs per multiply-add; element-wise ops (softmax, norms, GELU, additions) 
 not counted. Both attention paths are counted: `eager` (torchvision's op order: q.k, the
 decomposed relative positions, softmax, attn.v: the architecture's cost, comparable to fvcore
 counts) and `sdpa` (the fused path the mvit16/mvit24 configs run), which folds the relative
-positions into wider queries/keys: per-axis terms plus one column per memory token, so its
-q.k costs `N_q * (N_k + M) * (d + rel + M)` and grows with the square of the memory length.
+positions into wider queries/keys: per-axis terms plus one column per memory entry (the memory
+position term depends only on how many clips back an entry is), so its q.k costs
+`N_q * (N_k + M) * (d + rel + l)` for M memory tokens in l entries: linear in the memory length.
 """
 
 from __future__ import annotations
@@ -141,8 +142,8 @@ def flops_report(
         "at 2 FLOPs per multiply-add (fvcore, and torchvision's 64.2 GFLOPS for mvit_v2_s, "
         "count multiply-adds: half these numbers). attention = eager: torchvision's op order "
         "(the architecture's cost); sdpa: the fused path mvit16/mvit24 run by default, which "
-        "folds the relative positions into wider q/k (one extra column per memory token, so "
-        "its memory cost grows with l squared).",
+        "folds the relative positions into wider q/k (per-axis terms plus one column per "
+        "memory entry, so its memory cost grows linearly with l).",
         "Not counted per clip: the frozen text tower, which encodes each unique caption once "
         "(embeddings are cached per caption, and captions repeat).",
     ]

@@ -22,6 +22,14 @@ class MemoryKV:
     value: Tensor  # [B, heads, M, head_dim]
     mask: Tensor  # [B, M] bool, True where attendable
     distance: Tensor  # [M] long: clips back of each memory token
+    entry_distance: Tensor  # [l] long: clips back of each entry; tokens come entry by entry
+
+    @property
+    def entry_index(self) -> Tensor:
+        """Entry [M] each memory token belongs to (0 = the newest), M // l tokens per entry."""
+        tokens, entries = self.distance.shape[0], self.entry_distance.shape[0]
+        index = torch.arange(entries, device=self.distance.device)
+        return index.repeat_interleave(tokens // entries)
 
 
 class MemoryReadout(nn.Module):
@@ -86,7 +94,9 @@ class MemoryReadout(nn.Module):
         n_out = mask.shape[-1]
         mask = mask.reshape(batch, entries * n_out) > 0
         distance = read.distance.repeat_interleave(n_out)  # [l*N']
-        return MemoryKV(key=key, value=value, mask=mask, distance=distance)
+        return MemoryKV(
+            key=key, value=value, mask=mask, distance=distance, entry_distance=read.distance
+        )
 
     def rel_pos(self, q: Tensor, q_thw: tuple[int, int, int], distance: Tensor) -> Tensor:
         """Temporal relative-position logits [B, heads, THW, M] for grid queries [B, heads, THW, d].
@@ -202,7 +212,13 @@ class VisionReadout(nn.Module):
         valid = read.mask.any(dim=-1)  # [B, l]: an entry is all valid or all missing
         mask = valid.repeat_interleave(n_out, dim=1)  # [B, l*N']
         distance = read.distance.repeat_interleave(n_out)
-        return MemoryKV(key=merge(key), value=merge(value), mask=mask, distance=distance)
+        return MemoryKV(
+            key=merge(key),
+            value=merge(value),
+            mask=mask,
+            distance=distance,
+            entry_distance=read.distance,
+        )
 
     def rel_pos(self, q: Tensor, q_thw: tuple[int, int, int], distance: Tensor) -> Tensor:
         """Temporal relative-position logits [B, heads, THW, M], as `MemoryReadout.rel_pos`."""

@@ -89,10 +89,8 @@ def entry_attention(probs: Tensor, memory: MemoryKV) -> Tensor:
     queries: the share of the block's attention that went to that past clip.
     """
     mass = probs.float().mean(dim=(1, 2))  # [B, M]
-    entry = memory.distance // memory.distance[0] - 1  # [M]: 0 for the newest entry
-    entries = int(entry[-1]) + 1
-    out = mass.new_zeros(mass.shape[0], entries)
-    return out.index_add_(1, entry, mass).detach()
+    out = mass.new_zeros(mass.shape[0], memory.entry_distance.shape[0])
+    return out.index_add_(1, memory.entry_index, mass).detach()
 
 
 def _resize_table(table: Tensor, size: int) -> Tensor:
@@ -349,10 +347,11 @@ class MemoryAttention(nn.Module):
         return self.rel_pos_h, self.rel_pos_w, self.rel_pos_t
 
     def _memory_rel_pos(
-        self, q: Tensor, thw: tuple[int, int, int], memory: MemoryKV, prefix: int
+        self, q: Tensor, thw: tuple[int, int, int], distance: Tensor, prefix: int
     ) -> Tensor:
+        """Temporal logits [B, heads, Nq - prefix, len(distance)] of the grid queries."""
         assert self.memory_readout is not None, "memory given to a block without a readout"
-        return self.memory_readout.rel_pos(q[:, :, prefix:], thw, memory.distance)
+        return self.memory_readout.rel_pos(q[:, :, prefix:], thw, distance)
 
     def _eager(
         self,
@@ -372,7 +371,7 @@ class MemoryAttention(nn.Module):
             )
         if memory is not None:
             attn_mem = torch.matmul(self.scaler * q, memory.key.transpose(2, 3))  # [B, h, Nq, M]
-            attn_mem[:, :, prefix:] += self._memory_rel_pos(q, thw, memory, prefix)
+            attn_mem[:, :, prefix:] += self._memory_rel_pos(q, thw, memory.distance, prefix)
             # Rolling mask: memory of another video (or missing) is removed from the softmax.
             attn_mem = attn_mem.masked_fill(~memory.mask[:, None, None, :], float("-inf"))
             attn = torch.cat([attn_mem, attn], dim=-1)
@@ -400,11 +399,13 @@ class MemoryAttention(nn.Module):
     ) -> Tensor:
         """Fused attention with every learned logit term folded into the dot product.
 
-        Queries are extended with their relative-position terms (per axis, and per memory token)
-        and keys with matching one-hot indicators, so `q' . k'` equals the scaled logit plus all
-        relative positions and no [Nq, Nk] bias is materialised; only the memory validity mask
-        (a constant) is passed as `attn_mask`. Values are zero-padded to the same width, a
-        multiple of `FUSED_HEAD_DIM_MULTIPLE`.
+        Queries are extended with their relative-position terms (per grid axis, and per memory
+        entry: the memory term depends only on how many clips back a token is) and keys with
+        matching one-hot indicators, so `q' . k'` equals the scaled logit plus all relative
+        positions and no [Nq, Nk] bias is materialised; only the memory validity mask (a
+        constant) is passed as `attn_mask`. The width grows by l columns for l memory entries,
+        not by one per memory token, so the cost stays linear in the memory length. Values are
+        zero-padded to the same width, a multiple of `FUSED_HEAD_DIM_MULTIPLE`.
         """
         batch, heads, _, head_dim = q.shape
         pad_rows = (0, 0, prefix, 0)  # prefix queries / keys get no relative position
@@ -420,12 +421,19 @@ class MemoryAttention(nn.Module):
             k_parts.append(onehot.expand(batch, heads, -1, -1))
         mem_key, mask = None, None
         if memory is not None:
-            mem_rel = self._memory_rel_pos(q, thw, memory, prefix)  # [B, heads, Nq', M]
-            num_mem = mem_rel.shape[-1]
-            q_parts.append(F.pad(mem_rel, pad_rows))
-            k_parts.append(k.new_zeros(batch, heads, k.shape[2], num_mem))  # no memory term
-            eye = torch.eye(num_mem, dtype=k.dtype, device=k.device).expand(batch, heads, -1, -1)
-            mem_key = torch.cat([F.pad(memory.key.to(k.dtype), (0, rel_width)), eye], dim=-1)
+            entries = memory.entry_distance.shape[0]
+            entry_rel = self._memory_rel_pos(q, thw, memory.entry_distance, prefix)  # [B,h,Nq',l]
+            q_parts.append(F.pad(entry_rel, pad_rows))
+            k_parts.append(k.new_zeros(batch, heads, k.shape[2], entries))  # no memory term
+            num_mem = memory.key.shape[2]
+            entry_onehot = F.one_hot(memory.entry_index, entries).to(k.dtype)  # [M, l]
+            mem_key = torch.cat(
+                [
+                    F.pad(memory.key.to(k.dtype), (0, rel_width)),
+                    entry_onehot.expand(batch, heads, -1, -1),
+                ],
+                dim=-1,
+            )  # [B, heads, M, head_dim + rel + l]
             v = torch.cat([memory.value.to(v.dtype), v], dim=2)  # [B, heads, M+Nk, head_dim]
             mask = q.new_zeros(batch, 1, 1, num_mem + k.shape[2])
             # Rolling mask: memory of another video (or missing) is removed from the softmax.
