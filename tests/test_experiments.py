@@ -250,24 +250,11 @@ def test_experiment_composes_with_the_paper_recipe(name: str) -> None:
         assert spec.n_region == n_region
 
 
-# One config per backbone, task head and memory type: their meta forwards run in the fast suite
-# (a meta forward costs about a CPU second, so the others are marked slow).
-FAST_FORWARDS = (
-    "ava/tinymem16_12",  # mvit16 + attention box head, text + RoI region
-    "ava/memvit16_2",  # dense visual memory at stride 2
-    "ava/tinymem16_6_rtoken",  # region tokens in detection
-    "ava/tinymem16_6_clipv",  # CLIP image memory
-    "epic_kitchens/tinymem24_4",  # mvit24 at 32x224, verb + noun heads, text + region tokens
-    "breakfast/activity_tinymem16_4",  # task B activity head
-    "vit/tinymem_vit_s_12",  # the ViT backbone with memory
-)
 CPU_CLIP = (4, 32)  # (frames, pixels) of the CPU forward of VideoViT with memory (see below)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [n if n in FAST_FORWARDS else pytest.param(n, marks=pytest.mark.slow) for n in _experiments()],
-)
+# Every paper row runs in the fast suite: about a CPU second each on the meta device.
+@pytest.mark.parametrize("name", _experiments())
 def test_experiment_model_runs_a_meta_forward(name: str) -> None:
     cfg = _compose(name)
     plan = ROWS[name][0]
