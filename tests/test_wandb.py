@@ -89,6 +89,19 @@ def test_statistics_count_parameters_and_memory_tokens(make_cfg) -> None:
     assert memory["tokens_by_type"] == {"text": 4, "region": 16}
 
 
+def test_statistics_count_dense_vision_memory_per_block(make_cfg) -> None:
+    """Vision memory is one cache per block (vision@<block>), each compressed by its own Conv3d."""
+    cfg = make_cfg(["memory=vision"])
+    model: DetectionModule = instantiate(cfg.model, class_ids=[1, 2, 3, 4, 5])
+    memory = run_statistics(model)["memory"]
+    blocks, spec = model.model.backbone.blocks, model.spec
+    expected = {
+        str(i): spec.length * blocks[i].attn.memory_readout.compressed_tokens() for i in spec.layers
+    }
+    assert memory["tokens_per_layer"] == expected
+    assert memory["tokens_by_type"] == {"vision": sum(expected.values())}
+
+
 @pytest.mark.slow
 def test_wandb_run_logs_config_statistics_metrics_and_charts(make_cfg, tmp_path, monkeypatch):
     original = DetectionModule.stream_step

@@ -274,8 +274,8 @@ def memory_tokens_per_layer(pl_module: pl.LightningModule) -> dict[int, int]:
     caches = pl_module.memories["train"].caches
     blocks = pl_module.model.backbone.blocks
     counts = {}
-    for index, kind in sorted(spec.layer_types().items()):
-        cache = caches[kind]
+    for index, name in sorted(spec.cache_names().items()):
+        cache = caches[name]  # the type's cache, or the block's own (vision@<block>)
         readout = blocks[index].attn.memory_readout
         device = next(readout.parameters()).device
         read = MemoryRead(
