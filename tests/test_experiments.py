@@ -20,7 +20,13 @@ from tinymem.lit.streaming import plain, vision_options, with_global_tokens
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import MemorySpec, parse_memory_spec
 from tinymem.models.heads import BREAKFAST_ACTIONS, BREAKFAST_ACTIVITIES, MultiTaskHead
-from tinymem.models.tinymem import TinyMem, TinyMemClassifier, TinyMemDetector, build_backbone
+from tinymem.models.tinymem import (
+    TinyMem,
+    TinyMemClassifier,
+    TinyMemDetector,
+    build_backbone,
+    region_widths,
+)
 from tinymem.pipeline import validate_config
 from tinymem.train import CONFIG_DIR
 
@@ -139,7 +145,7 @@ def _network(
     with torch.device("meta"):
         net = build_backbone(backbone)
         spec = parse_memory_spec(spec_cfg, depth=len(net.blocks))
-        dims = {"region": net.out_dim, "region_token": net.block_width(spec.source_block)}
+        dims = region_widths(net, spec)
         if "text" in spec.types:
             dims["text"] = _text_width(spec_cfg["text_encoder"])
         if "clip_vision" in spec.types:

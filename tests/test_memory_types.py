@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -9,6 +11,7 @@ from tinymem.config import compose_config
 from tinymem.lit.detection import DetectionModule
 from tinymem.memory.plan import ConfigError, parse_memory_spec
 from tinymem.memory.readout import VisionReadout
+from tinymem.models.heads import roi_pool
 from tinymem.models.tinymem import TinyMem, build_backbone
 
 FRAMES = 4  # the demo clip: 4 frames at 64 px
@@ -74,6 +77,10 @@ def test_explicit_plans_mix_every_letter_and_vision_caches_per_block() -> None:
     }
     with pytest.raises(ConfigError, match="memory.source_block"):
         _spec("region_token", source_block=16)
+    with pytest.raises(ConfigError, match=r"memory.region_block: expected null or a block index"):
+        _spec("region", region_block="first")
+    assert _spec("region", region_block=-16).region_block == 0
+    assert _spec("region").region_block is None  # the head's RoI features
 
 
 def test_entry_token_counts_per_clip_for_every_type() -> None:
@@ -95,6 +102,33 @@ def test_entry_token_counts_per_clip_for_every_type() -> None:
     }
     region_mask = caches["region"].entries[-1][1]
     assert region_mask[:, :1].all() and not region_mask[:, 1:].any()  # one real box per row
+
+
+def test_region_memory_pools_the_chosen_block_or_the_head_features() -> None:
+    """`memory.region_block`: RoIAlign over that block's output grid; null: the head's features."""
+    batch = _batch([1, 2], [True, True], seed=0)
+    for region_block in (None, 0):
+        module = _module("region", f"memory.region_block={'null' if region_block is None else 0}")
+        model, net = module.model, module.model.backbone
+        with torch.no_grad():
+            out = model(batch["video"], batch["boxes"], batch["box_mask"])
+            if region_block is None:
+                assert out.region_features is out.box_features
+                expected_width = net.out_dim
+            else:
+                encoded = net(batch["video"], grid_blocks=[0])
+                grid, thw = encoded.grids[0]
+                expected_width = net.block_width(0)
+                assert grid.shape[1] == math.prod(thw)  # the grid, no prefix tokens
+                expected = roi_pool(grid, thw, batch["boxes"], batch["box_mask"], (64, 64))
+                torch.testing.assert_close(out.region_features, expected)
+                assert out.region_features.shape[-1] != out.box_features.shape[-1]
+            assert out.region_features.shape == (2, 2, expected_width)
+            assert not out.region_features[:, 1].any()  # the masked box writes zeros
+            module._reset("val")
+            module.stream_step(batch, "val")
+        entry, mask = module.memories["val"].caches["region"].entries[-1]
+        assert entry.shape == (2, module.spec.n_region, expected_width)
 
 
 def test_vision_compression_output_length_matches_memvit_formula() -> None:

@@ -56,15 +56,23 @@ def test_eval_missing_checkpoint_names_the_path(make_cfg, tmp_path: Path) -> Non
         evaluate(cfg)
 
 
+MEMORY_MARGIN = 0.2  # val mAP each memory kind must gain over memory=none on the demo world
+
+
 @pytest.mark.slow
 def test_memory_beats_no_memory_on_the_synthetic_world(make_cfg, tmp_path: Path) -> None:
-    """The demo's claim: text+region memory beats memory=none by >= 0.2 val mAP."""
+    """The demo's claim: text and text+region memory each beat memory=none by >= 0.2.
+
+    Region memory alone does not on this world (README, "The demo"): the cue is the cup's colour,
+    which its RoI features do not carry into later clips within the demo's 8 epochs.
+    """
     scores = {}
-    for memory in ("text+region", "none"):
+    for memory in ("none", "text", "text+region"):
         cfg = make_cfg([f"memory={memory}", "test=false", "callbacks=none"])
         with open_dict(cfg):
             cfg.data.root = str(tmp_path / "world")
             cfg.data.synthetic = {}  # the demo's default world
             cfg.paths.output_dir = str(tmp_path / memory)
         scores[memory] = train(cfg)["val/mAP"]
-    assert scores["text+region"] >= scores["none"] + 0.2, scores
+    for memory in ("text", "text+region"):
+        assert scores[memory] >= scores["none"] + MEMORY_MARGIN, scores

@@ -23,7 +23,7 @@ from tinymem.lit.detection import BOX_HEADS
 from tinymem.lit.streaming import plain, vision_options, with_global_tokens
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import MemorySpec, parse_memory_spec
-from tinymem.models.tinymem import TinyMemDetector, build_backbone
+from tinymem.models.tinymem import TinyMemDetector, build_backbone, region_widths
 
 BOXES_PER_CLIP = 1  # person boxes given to the RoI head per clip
 COMPOSE_CACHE = 64  # composed configs kept (one per model size and memory kind)
@@ -78,12 +78,7 @@ def build_detector(
     with torch.device(device):
         net = build_backbone(backbone_cfg)
         spec = parse_memory_spec(memory, depth=len(net.blocks))
-        dims = {
-            "text": text_width,
-            "clip_vision": text_width,
-            "region": net.out_dim,
-            "region_token": net.block_width(spec.source_block),
-        }
+        dims = {"text": text_width, "clip_vision": text_width, **region_widths(net, spec)}
         head = BOX_HEADS[head_kind](net.out_dim, AVA_NUM_ACTIONS, **head_cfg)
         model = TinyMemDetector(net, head, spec, memory_dims=dims, **vision_options(memory))
     text_tokens = int((memory.get("text_encoder") or {}).get("n_tokens", 1))

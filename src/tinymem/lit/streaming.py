@@ -16,7 +16,7 @@ from tinymem.memory.cache import MemoryRead, StreamMemory
 from tinymem.memory.clip_vision import ClipVisionEncoder
 from tinymem.memory.encoders import TextEncoder, pad_region_tokens
 from tinymem.memory.plan import ConfigError, MemorySpec, parse_memory_spec
-from tinymem.models.tinymem import TinyMem, TinyMemOutput, build_backbone
+from tinymem.models.tinymem import TinyMem, TinyMemOutput, build_backbone, region_widths
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class StreamingModule(pl.LightningModule):
 
     def _memory_dims(self, net: Any) -> dict[str, int]:
         """Token width of each non-visual memory type."""
-        dims = {"region": net.out_dim, "region_token": net.block_width(self.spec.source_block)}
+        dims = region_widths(net, self.spec)
         if self.text_encoder is not None:
             dims["text"] = self.text_encoder.dim
         if self.clip_vision_encoder is not None:
@@ -115,11 +115,9 @@ class StreamingModule(pl.LightningModule):
             assert self.text_encoder is not None
             tokens = self.num_frames * self.text_encoder.tokens_per_caption
             shapes["text"] = (tokens, self.text_encoder.feature_dim)  # frozen features
-        if "region" in types:
-            shapes["region"] = (self.spec.n_region, model.backbone.out_dim)
-        if "region_token" in types:
-            width = model.backbone.block_width(self.spec.source_block)
-            shapes["region_token"] = (self.spec.n_region, width)
+        widths = region_widths(model.backbone, self.spec)
+        for kind in {"region", "region_token"} & set(types):
+            shapes[kind] = (self.spec.n_region, widths[kind])
         if "clip_vision" in types:
             assert self.clip_vision_encoder is not None
             shapes["clip_vision"] = (self.num_frames, self.clip_vision_encoder.dim)
@@ -164,9 +162,9 @@ class StreamingModule(pl.LightningModule):
                 text, mask = self.text_encoder(self.written_captions)  # [B, T*n, F], [B, T*n]
                 entries[name] = (text, mask & valid[:, None])
             elif name == "region":
-                assert out.box_features is not None and region_mask is not None
+                assert out.region_features is not None and region_mask is not None
                 mask = region_mask & valid[:, None]
-                entries[name] = pad_region_tokens(out.box_features, mask, self.spec.n_region)
+                entries[name] = pad_region_tokens(out.region_features, mask, self.spec.n_region)
             elif name == "region_token":
                 assert out.global_tokens is not None
                 tokens = out.global_tokens  # [B, G, C]

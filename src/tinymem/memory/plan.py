@@ -47,6 +47,8 @@ class MemorySpec:
     stride: int  # s: temporal stride between read entries (clips t-s, ..., t-l*s)
     n_region: int  # region tokens written per clip (RoI: padded with a mask; global tokens)
     source_block: int  # block whose output global tokens are the region_token memory
+    region_block: int | None  # region (RoI) memory: block whose output grid is RoI-pooled
+    # (None: the detection head's RoI features of the last block, the paper's)
     readout_kernel: int  # kernel of the P_k/P_v group conv over memory tokens
     readout_stride: int  # stride of that conv (token compression factor)
     readout_groups: int  # groups of that conv
@@ -112,7 +114,8 @@ def auto_plan(kind: str, num_layers: int) -> str:
 def parse_memory_spec(cfg: Mapping[str, Any], depth: int, prefix: str = "memory") -> MemorySpec:
     """Validate the `memory` config group against a backbone of `depth` blocks.
 
-    `source_block` (region_token memory) may be negative (-1 = the last block).
+    `source_block` (region_token memory) and `region_block` (region memory; null: the head's RoI
+    features) may be negative (-1 = the last block).
     """
     kind = cfg.get("kind")
     if kind not in KINDS:
@@ -163,6 +166,14 @@ def parse_memory_spec(cfg: Mapping[str, Any], depth: int, prefix: str = "memory"
         raise ConfigError(
             f"{prefix}.source_block: expected a block index in [-{depth}, {depth}), got {source!r}"
         )
+    region = cfg.get("region_block")
+    if region is not None and (
+        isinstance(region, bool) or not isinstance(region, int) or not -depth <= region < depth
+    ):
+        raise ConfigError(
+            f"{prefix}.region_block: expected null or a block index in [-{depth}, {depth}), "
+            f"got {region!r}"
+        )
     return MemorySpec(
         kind=kind,
         layers=layers,
@@ -171,6 +182,7 @@ def parse_memory_spec(cfg: Mapping[str, Any], depth: int, prefix: str = "memory"
         stride=_require_int(cfg, "stride", 1, prefix),
         n_region=_require_int(cfg, "n_region", 1, prefix),
         source_block=source % depth,
+        region_block=None if region is None else region % depth,
         readout_kernel=_require_int(readout, "kernel", 1, f"{prefix}.readout"),
         readout_stride=_require_int(readout, "stride", 1, f"{prefix}.readout"),
         readout_groups=_require_int(readout, "groups", 1, f"{prefix}.readout"),

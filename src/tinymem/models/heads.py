@@ -75,6 +75,43 @@ def _init_linear(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+def roi_pool(
+    grid: Tensor,
+    thw: tuple[int, int, int],
+    boxes: Tensor,
+    box_mask: Tensor,
+    input_size: tuple[int, int],
+    roi_size: int = ROI_SIZE,
+) -> Tensor:
+    """SlowFast RoI features [B, N, C]: temporal mean -> RoIAlign -> spatial max.
+
+    `grid` [B, T*H*W, C] are tokens on a (T, H, W) grid, `boxes` [B, N, 4] normalised x1y1x2y2
+    in an input of `input_size` (H, W) pixels; features of masked-out boxes are zeros.
+    """
+    batch, num_boxes, _ = boxes.shape
+    t, h, w = thw
+    height, width = input_size
+    if height <= 0 or width <= 0:
+        raise ValueError(f"input_size: expected positive (H, W), got {tuple(input_size)}")
+    feat = grid.transpose(1, 2).reshape(batch, -1, t, h, w).mean(dim=2)  # [B, C, H, W]
+    spatial_scale = w / width  # grid cells per input pixel (1/32 for MViTv2 at 224)
+    # Boxes in input pixels. y is measured at the horizontal stride, so the single roi_align
+    # scale maps both axes onto the grid even when rounding made the strides differ.
+    y_extent = h / spatial_scale  # == height whenever h / height == w / width
+    pixel_boxes = boxes * boxes.new_tensor([width, y_extent, width, y_extent])  # [B, N, 4]
+    # RoIAlign in float32: box coordinates need it, and CPU roi_align has no bf16 kernel
+    rois = roi_align(
+        feat.float(),
+        list(pixel_boxes.float().unbind(0)),
+        output_size=roi_size,
+        spatial_scale=spatial_scale,
+        sampling_ratio=0,
+        aligned=True,
+    )  # [B*N, C, roi, roi]
+    features = rois.amax(dim=(2, 3)).reshape(batch, num_boxes, -1).to(grid.dtype)  # [B, N, C]
+    return features.masked_fill(~box_mask.bool().unsqueeze(-1), 0.0)
+
+
 class RoIHead(nn.Module):
     """AVA detection head (SlowFast / MeMViT): temporal mean -> RoIAlign -> spatial max -> linear.
 
@@ -99,28 +136,7 @@ class RoIHead(nn.Module):
         input_size: tuple[int, int],
     ) -> Tensor:
         """Max-pooled RoIAlign features [B, N, C] of boxes on grid tokens [B, T*H*W, C]."""
-        batch, num_boxes, _ = boxes.shape
-        t, h, w = thw
-        height, width = input_size
-        if height <= 0 or width <= 0:
-            raise ValueError(f"input_size: expected positive (H, W), got {tuple(input_size)}")
-        feat = grid.transpose(1, 2).reshape(batch, -1, t, h, w).mean(dim=2)  # [B, C, H, W]
-        spatial_scale = w / width  # grid cells per input pixel (1/32 for MViTv2 at 224)
-        # Boxes in input pixels. y is measured at the horizontal stride, so the single roi_align
-        # scale maps both axes onto the grid even when rounding made the strides differ.
-        y_extent = h / spatial_scale  # == height whenever h / height == w / width
-        pixel_boxes = boxes * boxes.new_tensor([width, y_extent, width, y_extent])  # [B, N, 4]
-        # RoIAlign in float32: box coordinates need it, and CPU roi_align has no bf16 kernel
-        rois = roi_align(
-            feat.float(),
-            list(pixel_boxes.float().unbind(0)),
-            output_size=self.roi_size,
-            spatial_scale=spatial_scale,
-            sampling_ratio=0,
-            aligned=True,
-        )  # [B*N, C, roi, roi]
-        features = rois.amax(dim=(2, 3)).reshape(batch, num_boxes, -1).to(grid.dtype)  # [B, N, C]
-        return features.masked_fill(~box_mask.bool().unsqueeze(-1), 0.0)
+        return roi_pool(grid, thw, boxes, box_mask, input_size, self.roi_size)
 
     def forward(
         self,

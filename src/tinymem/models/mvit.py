@@ -47,6 +47,8 @@ class BackboneOutput:
     tokens: Tensor  # [B, P + T*H*W, C] normalised: P prefix tokens (class, global), then the grid
     thw: tuple[int, int, int]  # the grid (T, H, W) of the last block
     captured: dict[int, Tensor] = field(default_factory=dict)  # block -> [B, G, C_block] raw
+    grids: dict[int, tuple[Tensor, tuple[int, int, int]]] = field(default_factory=dict)
+    # block -> (raw output grid tokens [B, T*H*W, C_block], its (T, H, W)) for `grid_blocks`
     logits: Tensor | None = None  # [B, K] classifier output when the backbone has one
     kept_kv: dict[int, Tensor] = field(default_factory=dict)  # block -> [B, P+N_kv, 2C] detached
     memory_attention: dict[int, Tensor] = field(default_factory=dict)  # block -> [B, l] mass
@@ -348,18 +350,23 @@ class MViTBackbone(MViT):
         video: Tensor,
         memory: Mapping[int, MemoryRead] | None = None,
         capture_blocks: Sequence[int] = (),
+        grid_blocks: Sequence[int] = (),
     ) -> BackboneOutput:
-        """Encode a clip [B, 3, T, H, W] reading `memory[block]` where given."""
+        """Encode a clip [B, 3, T, H, W] reading `memory[block]` where given.
+
+        Blocks in `capture_blocks` return their output global tokens, blocks in `grid_blocks`
+        their output grid tokens (both before the final norm).
+        """
         self._check_input(video)
         capture = set(capture_blocks)
+        grid_at = set(grid_blocks)
         if capture and self.global_tokens is None:
             raise ValueError(
                 "capture_blocks needs global tokens (model.backbone.num_global_tokens > 0)"
             )
-        if not capture <= set(range(len(self.blocks))):
-            raise ValueError(
-                f"capture_blocks {sorted(capture)}: blocks are 0..{len(self.blocks) - 1}"
-            )
+        for name, wanted in (("capture_blocks", capture), ("grid_blocks", grid_at)):
+            if not wanted <= set(range(len(self.blocks))):
+                raise ValueError(f"{name} {sorted(wanted)}: blocks are 0..{len(self.blocks) - 1}")
         x = self.conv_proj(video)  # [B, C, T', H', W']
         x = x.flatten(2).transpose(1, 2)  # [B, T'H'W', C]
         x = self.pos_encoding(x)  # [B, 1+T'H'W', C] (class token first)
@@ -369,7 +376,7 @@ class MViTBackbone(MViT):
         prefix = self.num_prefix_tokens
         thw = (self.pos_encoding.temporal_size,) + self.pos_encoding.spatial_size
         memory = memory or {}
-        captured = {}
+        captured, grids = {}, {}
         for index, block in enumerate(self.blocks):
             read = memory.get(index)
             kv = block.attn.memory_readout(read) if read is not None else None
@@ -379,6 +386,8 @@ class MViTBackbone(MViT):
                 x, thw = block(x, thw, kv, prefix)
             if index in capture:
                 captured[index] = x[:, 1:prefix]  # [B, G, C_block]
+            if index in grid_at:
+                grids[index] = (x[:, prefix:], thw)  # [B, T*H*W, C_block]
         tokens = self.norm(x)
         logits = self.head(tokens[:, 0]) if self.num_classes is not None else None
         kept, attention = collect_block_state(self.blocks)
@@ -386,6 +395,7 @@ class MViTBackbone(MViT):
             tokens=tokens,
             thw=thw,
             captured=captured,
+            grids=grids,
             logits=logits,
             kept_kv=kept,
             memory_attention=attention,

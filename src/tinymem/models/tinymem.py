@@ -12,14 +12,14 @@ from torch import Tensor, nn
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import MemorySpec
 from tinymem.memory.readout import VisionReadout
-from tinymem.models.heads import MultiTaskHead, RoIHead
+from tinymem.models.heads import MultiTaskHead, RoIHead, roi_pool
 from tinymem.models.mvit import BackboneOutput, MViTBackbone, conv_output_size
 from tinymem.models.vit import VideoViT
 
 # Backbones by `model.backbone.arch`. A backbone has `blocks`, `out_dim`, `block_width(index)`,
 # `attach_memory(index, in_dim, kernel, stride, groups, max_distance)`,
 # `attach_vision_memory(index, kernel, stride, max_distance)`
-# and `forward(video, memory: {block: MemoryRead}, capture_blocks) -> BackboneOutput`.
+# and `forward(video, memory: {block: MemoryRead}, capture_blocks, grid_blocks) -> BackboneOutput`.
 BACKBONES: dict[str, type[nn.Module]] = {"mvit": MViTBackbone, "vit": VideoViT}
 # MeMViT's compression of dense visual memory (ANCHORS: kernel (7,3,3), stride (4,2,2)).
 MEMVIT_KERNEL = (7, 3, 3)
@@ -35,12 +35,21 @@ def build_backbone(cfg: Mapping[str, Any]) -> nn.Module:
     return BACKBONES[arch](**kwargs)
 
 
+def region_widths(backbone: nn.Module, spec: MemorySpec) -> dict[str, int]:
+    """Token width of the region memories: `region` (RoI features) and `region_token`."""
+    region = (
+        backbone.out_dim if spec.region_block is None else backbone.block_width(spec.region_block)
+    )
+    return {"region": region, "region_token": backbone.block_width(spec.source_block)}
+
+
 @dataclass
 class TinyMemOutput:
     """What one streamed step produces."""
 
     logits: Tensor | dict[str, Tensor]  # detection: [B, N, K] per box; classification: per task
-    box_features: Tensor | None = None  # [B, N, C] RoI features (what region memory stores)
+    box_features: Tensor | None = None  # [B, N, C] the head's per-box features
+    region_features: Tensor | None = None  # [B, N, C_r] RoI features region memory stores
     global_tokens: Tensor | None = None  # [B, G, C] source block's global tokens (region_token)
     kept_kv: dict[str, Tensor] = field(default_factory=dict)  # vision cache -> [B, P+N_kv, 2C]
     memory_attention: dict[str, Tensor] = field(default_factory=dict)  # type -> [B, l] mass
@@ -84,6 +93,8 @@ class TinyMem(nn.Module):
                     max_distance=spec.cache_size,
                 )
         self.capture_blocks = (spec.source_block,) if "region_token" in spec.types else ()
+        pool_block = "region" in spec.types and spec.region_block is not None
+        self.grid_blocks = (spec.region_block,) if pool_block else ()
 
     def vision_entry_shapes(self) -> dict[str, tuple[int, int]]:
         """(tokens, width) of one entry of each per-block vision cache."""
@@ -121,7 +132,9 @@ class TinyMem(nn.Module):
         per_block = {}
         if memory:
             per_block = {index: memory[name] for index, name in self.cache_names.items()}
-        encoded = self.backbone(video, per_block, capture_blocks=self.capture_blocks)
+        encoded = self.backbone(
+            video, per_block, capture_blocks=self.capture_blocks, grid_blocks=self.grid_blocks
+        )
         attention: dict[str, list[Tensor]] = {}
         for index, mass in encoded.memory_attention.items():
             attention.setdefault(self.layer_types[index], []).append(mass)
@@ -150,9 +163,14 @@ class TinyMemDetector(TinyMem):
     ) -> TinyMemOutput:
         """Detect actions for boxes [B, N, 4] in a clip [B, 3, T, H, W] given memory reads."""
         encoded, out = self.encode(video, memory)
+        input_size = tuple(video.shape[-2:])
         out.logits, out.box_features = self.head(
-            encoded.tokens, encoded.thw, boxes, box_mask, tuple(video.shape[-2:])
+            encoded.tokens, encoded.thw, boxes, box_mask, input_size
         )
+        out.region_features = out.box_features
+        if self.grid_blocks:  # region memory pooled from an earlier block's output grid
+            grid, thw = encoded.grids[self.grid_blocks[0]]
+            out.region_features = roi_pool(grid, thw, boxes, box_mask, input_size)
         return out
 
 

@@ -294,7 +294,9 @@ class VideoViT(nn.Module):
             f"got {list(video.shape)}{hint}"
         )
 
-    def _check_blocks(self, memory: Mapping[int, MemoryRead], capture: Iterable[int]) -> None:
+    def _check_blocks(
+        self, memory: Mapping[int, MemoryRead], capture: Iterable[int], grid_at: Iterable[int]
+    ) -> None:
         depth = len(self.blocks)
         for index in memory:
             if not 0 <= index < depth or self.blocks[index].attn.memory_readout is None:
@@ -308,21 +310,27 @@ class VideoViT(nn.Module):
                 f"capture_blocks={capture} needs global tokens: set "
                 "model.backbone.num_global_tokens > 0"
             )
-        bad = [index for index in capture if not 0 <= index < depth]
-        if bad:
-            raise ValueError(f"capture_blocks: {bad} are not blocks of a depth-{depth} backbone")
+        for name, wanted in (("capture_blocks", capture), ("grid_blocks", grid_at)):
+            bad = [index for index in wanted if not 0 <= index < depth]
+            if bad:
+                raise ValueError(f"{name}: {bad} are not blocks of a depth-{depth} backbone")
 
     def forward(
         self,
         video: Tensor,
         memory: Mapping[int, MemoryRead] | None = None,
         capture_blocks: Iterable[int] = (),
+        grid_blocks: Iterable[int] = (),
     ) -> BackboneOutput:
-        """Encode a clip [B, 3, T, H, W] reading `memory[block]` where given."""
+        """Encode a clip [B, 3, T, H, W] reading `memory[block]` where given.
+
+        Blocks in `capture_blocks` return their output global tokens, blocks in `grid_blocks`
+        their output grid tokens (both before the final norm).
+        """
         self._check_input(video)
         memory = memory or {}
-        capture = set(capture_blocks)
-        self._check_blocks(memory, capture)
+        capture, grid_at = set(capture_blocks), set(grid_blocks)
+        self._check_blocks(memory, capture, grid_at)
         x = self.patch_embed(video)  # [B, T'H'W', C]
         x = x + self.pos_embed.to(x.dtype)
         prefix = 0
@@ -331,7 +339,7 @@ class VideoViT(nn.Module):
             tokens = self.global_tokens.expand(x.shape[0], -1, -1).to(x.dtype)
             x = torch.cat([tokens, x], dim=1)  # [B, G + T'H'W', C]
         recompute = self.checkpoint_activations and self.training and torch.is_grad_enabled()
-        captured = {}
+        captured, grids = {}, {}
         for index, block in enumerate(self.blocks):
             read = memory.get(index)
             kv = block.attn.memory_readout(read) if read is not None else None
@@ -341,11 +349,14 @@ class VideoViT(nn.Module):
                 x = block(x, self.thw, prefix, kv)
             if index in capture:
                 captured[index] = x[:, :prefix]  # [B, G, C] the block's output global tokens
+            if index in grid_at:
+                grids[index] = (x[:, prefix:], self.thw)  # [B, T*H*W, C]
         kept, attention = collect_block_state(self.blocks)
         return BackboneOutput(
             tokens=self.norm(x),
             thw=self.thw,
             captured=captured,
+            grids=grids,
             kept_kv=kept,
             memory_attention=attention,
         )
