@@ -27,6 +27,7 @@ from tinymem.bench.latency import (
 )
 from tinymem.bench.models import build_detector
 from tinymem.bench.report import Report, read_rows
+from tinymem.bench.run import README_BEGIN, README_END
 from tinymem.bench.targets import targets_report
 from tinymem.bench.tokens import tokens_rows
 from tinymem.config import compose_config
@@ -205,6 +206,27 @@ def test_run_bench_writes_every_report_and_the_targets(tiny_world: Path, tmp_pat
     assert latency_target["measured"] == "not measured"  # stated for l=12
     summary = (tmp_path / "summary.md").read_text()
     assert "## tokens" in summary and "![flops](flops.png)" in summary
+
+
+def test_readme_tables_between_the_markers_are_rewritten(tiny_world: Path, tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nprose before\n{README_BEGIN}\nold tables\n{README_END}\nafter\n")
+    cfg = _tiny_bench(tiny_world, ["tokens"])
+    with open_dict(cfg):
+        cfg.docs_dir, cfg.readme = str(tmp_path / "docs" / "bench"), str(readme)
+    run_bench(cfg, tmp_path / "run", Console(file=io.StringIO(), width=160))
+    text = readme.read_text()
+    assert text.startswith("# Title\n\nprose before\n") and text.endswith(f"{README_END}\nafter\n")
+    assert "old tables" not in text
+    inside = text[text.index(README_BEGIN) : text.index(README_END)]
+    assert "**Memory tokens per augmented block" in inside and "| mvit_tiny | vision |" in inside
+    assert "![tokens](docs/bench/tokens.png)" in inside  # relative to the README
+    assert (tmp_path / "docs" / "bench" / "tokens.png").is_file()
+
+    readme.write_text("no markers\n")  # checked before anything is measured
+    with pytest.raises(ValueError, match="README.md: expected a line"):
+        run_bench(cfg, tmp_path / "again", Console(file=io.StringIO()))
+    assert not (tmp_path / "again" / "tokens.csv").exists()
 
 
 def test_latency_settings_follow_the_device_and_note_a_missing_gpu(monkeypatch) -> None:

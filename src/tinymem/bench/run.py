@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +26,9 @@ from tinymem.bench.tokens import tokens_report
 SUMMARY = "summary.md"
 LOG_WIDTH = 160  # console columns when the output is not a terminal
 REPORTS = ("tokens", "flops", "latency", "data", "backbone")
+# `readme=PATH` rewrites what stands between these two lines of PATH.
+README_BEGIN = "<!-- tinymem.bench tables: begin (rewritten by `make bench`) -->"
+README_END = "<!-- tinymem.bench tables: end -->"
 
 
 def _device(name: str) -> torch.device:
@@ -81,6 +85,10 @@ def run_bench(
     unknown = [name for name in plain["reports"] if name not in REPORTS]
     if unknown:
         raise ValueError(f"reports: unknown {unknown}; expected names from {list(REPORTS)}")
+    if plain.get("readme"):  # checked before hours of measuring, not after
+        if not plain.get("docs_dir"):
+            raise ValueError("readme: needs docs_dir (the README shows the figures copied there)")
+        _marked_span(Path(plain["readme"]))
     builders = _builders(plain)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -118,19 +126,55 @@ def run_bench(
     if plain.get("docs_dir"):
         _publish(out_dir, Path(plain["docs_dir"]), reports)
         console.print(f"tinymem.bench: copied the figures and {SUMMARY} to {plain['docs_dir']}")
+    if plain.get("readme"):
+        readme = Path(plain["readme"])
+        figures = Path(os.path.relpath(plain["docs_dir"], readme.parent))
+        replace_between_markers(readme, _readme_tables(header, reports, figures))
+        console.print(f"tinymem.bench: rewrote the tables between the bench markers of {readme}")
     return reports
 
 
-def _summary(header: Mapping[str, Any], reports: Mapping[str, Report]) -> str:
+def replace_between_markers(path: Path, text: str) -> None:
+    """Replace what stands between `README_BEGIN` and `README_END` in `path` with `text`."""
+    content, begin, end = _marked_span(path)
+    path.write_text(f"{content[:begin]}\n{text.strip()}\n{content[end:]}")
+
+
+def _marked_span(path: Path) -> tuple[str, int, int]:
+    """The text of `path` and the span between its bench markers (an error naming them if not)."""
+    content = path.read_text() if path.is_file() else ""
+    begin, end = content.find(README_BEGIN), content.find(README_END)
+    if begin < 0 or end < begin:
+        raise ValueError(
+            f"readme={path}: expected a line {README_BEGIN!r} and, after it, a line "
+            f"{README_END!r} around the tables to rewrite"
+        )
+    return content, begin + len(README_BEGIN), end
+
+
+def _run_line(header: Mapping[str, Any]) -> str:
     box = header["machine"]
-    lines = [
-        f"# tinymem.bench run of {header['date']}",
-        "",
+    return (
         f"`{header['command']}` took {header['wall_s']} s on {box['cpu']} ({box['cores']} cores, "
         f"{box['torch_threads']} torch threads), GPU: {box['gpu']}, torch {box['torch']}; load "
         f"average (1 min) {box['load_average_1m']} at the start, "
-        f"{header['load_average_1m_after']} at the end.",
-    ]
+        f"{header['load_average_1m_after']} at the end."
+    )
+
+
+def _readme_tables(header: Mapping[str, Any], reports: Mapping[str, Report], figures: Path) -> str:
+    """The run line, the targets, then each report's tables and figure (no notes)."""
+    lines = [f"Run of {header['date']}: {_run_line(header)}"]
+    ordered = sorted(reports.items(), key=lambda item: item[0] != "targets")
+    for name, report in ordered:
+        lines += ["", *(f"{grid.markdown()}\n" for grid in report.grids)]
+        if report.figure is not None:
+            lines.append(f"![{name}]({(figures / f'{name}.png').as_posix()})")
+    return "\n".join(lines)
+
+
+def _summary(header: Mapping[str, Any], reports: Mapping[str, Report]) -> str:
+    lines = [f"# tinymem.bench run of {header['date']}", "", _run_line(header)]
     for name, report in reports.items():
         lines += ["", f"## {name}", "", markdown(report)]
         if report.figure is not None:
