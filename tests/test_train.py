@@ -63,8 +63,7 @@ MEMORY_MARGIN = 0.2  # val mAP each memory kind must gain over memory=none on th
 def test_memory_beats_no_memory_on_the_synthetic_world(make_cfg, tmp_path: Path) -> None:
     """The demo's claim: text and text+region memory each beat memory=none by >= 0.2.
 
-    Region memory alone does not on this world (README, "The demo"): the cue is the cup's colour,
-    which its RoI features do not carry into later clips within the demo's 8 epochs.
+    Region memory alone does not on this world within the demo's budget (README, "The demo").
     """
     scores = {}
     for memory in ("none", "text", "text+region"):
