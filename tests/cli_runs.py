@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -45,13 +46,25 @@ def start_cli(
         env=cli_env(),
         stdout=handle,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: a hung run is killed with its ranks
     )
+
+
+def wait_cli(proc: subprocess.Popen, log: Path) -> int:
+    """Wait for a started CLI; past `CLI_TIMEOUT_S` kill its process group and fail with its log."""
+    try:
+        return proc.wait(timeout=CLI_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        tail = log.read_text()[-4000:]
+        raise AssertionError(f"killed after {CLI_TIMEOUT_S} s without exiting:\n{tail}") from None
 
 
 def run_cli(args: list[str], cwd: Path, log: Path, launcher: tuple[str, ...] = ()) -> None:
     """Run the CLI to completion; fail with the end of its log when it fails."""
     proc = start_cli(args, cwd, log, launcher)
-    code = proc.wait(timeout=CLI_TIMEOUT_S)
+    code = wait_cli(proc, log)
     if code != 0:
         tail = log.read_text()[-4000:]
         raise AssertionError(f"tinymem.train {' '.join(args)} exited {code}:\n{tail}")

@@ -7,10 +7,11 @@ import signal
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 
-from cli_runs import CLI_TIMEOUT_S, read_trace, run_cli, start_cli, tiny_overrides
+from cli_runs import CLI_TIMEOUT_S, read_trace, run_cli, start_cli, tiny_overrides, wait_cli
 from tinymem.lit.callbacks import NonFiniteLossError
 from tinymem.lit.detection import DetectionModule
 from tinymem.pipeline import train
@@ -109,19 +110,27 @@ def test_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkp
     )
 
 
-def _kill_after(proc, trace: Path, steps: int, log: Path) -> None:
-    """SIGTERM `proc` once `trace` shows `steps` finished training steps; wait for it to exit."""
+def _kill_after(proc, trace: Path, steps: int, log: Path, rank: int = 0) -> None:
+    """SIGTERM rank `rank` once `trace` shows `steps` finished training steps; wait for the exit.
+
+    Rank 0 is `proc`; under ddp_sim rank r > 0 is its r-th child process.
+    """
     deadline = time.monotonic() + CLI_TIMEOUT_S
     while not (trace.is_file() and len(trace.read_text().splitlines()) >= steps):
         assert proc.poll() is None, log.read_text()[-3000:]
         assert time.monotonic() < deadline, "the run never reached the kill point"
         time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=CLI_TIMEOUT_S)
+    target = psutil.Process(proc.pid).children()[rank - 1] if rank else proc
+    target.send_signal(signal.SIGTERM)
+    wait_cli(proc, log)
 
 
 @pytest.mark.slow
-def test_ddp_sim_sigterm_then_resume_runs_every_step_once_on_every_rank(tiny_world, tmp_path):
+@pytest.mark.parametrize("signalled_rank", [0, 1])
+def test_ddp_sim_sigterm_then_resume_runs_every_step_once_on_every_rank(
+    tiny_world, tmp_path, signalled_rank: int
+):
+    """SIGTERM to one rank only: the ranks agree at the batch end and all stop there."""
     run = tmp_path / "run"
     args = [
         *tiny_overrides(tiny_world),
@@ -133,8 +142,8 @@ def test_ddp_sim_sigterm_then_resume_runs_every_step_once_on_every_rank(tiny_wor
         f"hydra.run.dir={run}",
     ]
     log = tmp_path / "killed.log"
-    proc = start_cli(args, tmp_path, log)  # rank 0; Lightning forwards the signal to rank 1
-    _kill_after(proc, run / "stream_trace" / "rank0.jsonl", KILL_AFTER_STEPS, log)
+    proc = start_cli(args, tmp_path, log)  # rank 0; Lightning starts rank 1 as its child
+    _kill_after(proc, run / "stream_trace" / "rank0.jsonl", KILL_AFTER_STEPS, log, signalled_rank)
     saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert len(saved["tinymem_stream"]["ranks"]) == 2  # each rank's position and memory
     assert 0 < saved["global_step"] < STEPS_PER_EPOCH

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import threading
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytorch_lightning as pl
@@ -136,13 +139,42 @@ class StreamResume(Callback):
 class PreemptionCheckpoint(Callback):
     """On SIGTERM (what SLURM sends before pre-emption) save `<dirpath>/last.ckpt` and stop.
 
-    Lightning turns SIGTERM into `SIGTERMException` after the current batch, on every rank; this
-    writes the checkpoint then, so `ckpt_path=last` in the same run directory resumes there.
+    The signal is only recorded when it arrives; at the end of every training batch the ranks
+    agree (one all-reduce) whether any rank received it, and if so all of them set Lightning's
+    SIGTERM flag together, so every rank raises `SIGTERMException` after the same batch and this
+    writes the checkpoint then (`ckpt_path=last` in the same run directory resumes there).
+    Lightning's own handler broadcasts from inside the signal handler, at whatever point each
+    rank happens to be, which can leave the ranks in mismatched collectives (a hang under DDP);
+    it is replaced for the duration of training (Lightning restores the original at teardown).
     """
 
     def __init__(self, dirpath: str, filename: str = "last") -> None:
         super().__init__()
         self.path = Path(dirpath) / f"{filename}.ckpt"
+        self._received = False
+
+    def _record(self, signum: int, frame: FrameType | None) -> None:
+        self._received = True  # nothing else in a signal handler: acted on at the batch end
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Take over SIGTERM (after Lightning registered its handlers)."""
+        self._received = False
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._record)
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        """Stop every rank after this batch when any rank received SIGTERM."""
+        if trainer.strategy.reduce_boolean_decision(self._received, all=False):
+            if not trainer.received_sigterm:
+                rank_zero_info(f"SIGTERM received: stopping after batch {batch_idx} on every rank")
+            trainer._signal_connector.received_sigterm = True  # read by Lightning's loops
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
