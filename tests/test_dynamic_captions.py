@@ -77,7 +77,8 @@ def test_builtin_tables_cover_ava_and_the_synthetic_world() -> None:
     synthetic = load_descriptions("synthetic")
     assert sorted(synthetic) == sorted(DEFAULT_SPEC.label_names())
     for colour in DEFAULT_SPEC.colours:
-        assert colour in synthetic[DEFAULT_SPEC.action_id(colour)]
+        assert synthetic[DEFAULT_SPEC.pick_up_id(colour)] == f"picks up the {colour} object"
+        assert synthetic[DEFAULT_SPEC.use_id(colour)] == f"uses the {colour} object"
 
 
 def test_description_files_are_checked(tmp_path) -> None:

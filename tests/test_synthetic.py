@@ -13,7 +13,6 @@ from tinymem.data.ava import (
     read_proposals,
 )
 from tinymem.data.synthetic import (
-    PICK_UP_ACTION,
     SyntheticSpec,
     ensure_synthetic,
     generate,
@@ -51,8 +50,9 @@ def iou(a, b):
 def test_files_parse_with_the_ava_readers(dataset):
     ann = dataset / "annotations"
     names = read_label_map(ann / "action_list.pbtxt")
-    assert names[PICK_UP_ACTION] == "pick up (an object)"
-    assert sorted(names) == [1, 2, 3, 4, 5] and names[2] == "use (the red object)"
+    assert sorted(names) == list(range(1, 1 + 2 * len(SMALL.colours)))
+    assert names[1] == "pick up (the red object)" and names[4] == "pick up (the yellow object)"
+    assert names[5] == "use (the red object)" and names[8] == "use (the yellow object)"
     assert read_excluded_timestamps(ann / "val_excluded_timestamps.csv") == set()
     keyframes_per_video = SMALL.episodes_per_video * (1 + SMALL.dependent_clips)
     for split, count in (("train", 2), ("val", 2)):
@@ -92,12 +92,12 @@ def test_labels_and_captions_follow_the_cue_colour(dataset):
             (caption,) = captions
             (label,) = keyframes[(video_id, ts)][0].labels
             if offset % period == 0:
-                assert label == PICK_UP_ACTION
                 colour = caption.split()[5]  # "a person picks up a {colour} cup ..."
                 assert colour in SMALL.colours
+                assert label == 1 + SMALL.colours.index(colour)  # pick up (the <colour> object)
             else:
                 assert caption == "a person holds a cup"
-                assert label == 2 + SMALL.colours.index(colour)
+                assert label == 1 + len(SMALL.colours) + SMALL.colours.index(colour)  # use ...
 
 
 def test_deterministic_from_seed(dataset, tmp_path):
@@ -200,7 +200,7 @@ def test_cli(tmp_path, capsys):
     args = [f"out={out}", "num_train_videos=1", "num_val_videos=1", "episodes_per_video=1"]
     assert main([*args, "colours=red,blue"]) == 0
     assert "wrote 2 videos" in capsys.readouterr().out
-    assert read_label_map(out / "annotations" / "action_list.pbtxt")[3] == "use (the blue object)"
+    assert read_label_map(out / "annotations" / "action_list.pbtxt")[4] == "use (the blue object)"
     assert main([f"out={out}", "bogus=1"]) == 2
     assert "unknown key 'bogus'" in capsys.readouterr().err
     assert main([f"out={out}", "seed=abc"]) == 2

@@ -1,10 +1,15 @@
 """A synthetic long-video world, written as real AVA-format files, in which memory is necessary.
 
 Each video is a run of episodes, one keyframe per second. In an episode's *cue* second a person
-picks up a small object of a random colour (action ``PICK_UP_ACTION``); in the following
-``dependent_clips`` seconds the person holds a neutral grey object and the action is
-"use (the <colour> object)", id ``1 + 1 + colours.index(colour)``. The dependent seconds' pixels
-and captions do not depend on the colour, so a model can label them only by remembering the cue.
+picks up a small object of a random colour, action "pick up (the <colour> object)"
+(:meth:`SyntheticSpec.pick_up_id`); in the following ``dependent_clips`` seconds the person
+holds a neutral white object and the action is "use (the <colour> object)"
+(:meth:`SyntheticSpec.use_id`). The dependent seconds' pixels and captions do not depend on the
+colour, so a model can label them only by remembering the cue.
+
+The cue's own label names the colour, as an AVA label names what a person does: training the
+cue clips teaches the features of the person box to encode the colour, so every kind of memory
+(captions, region features, dense keys/values) has something to carry to the dependent seconds.
 
 Layout under ``out_dir`` (see :func:`generate`)::
 
@@ -46,9 +51,8 @@ PathType = str | PathLike[str]
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, half-open
 RGB = tuple[int, int, int]
 
-GENERATOR_VERSION = 1  # bump when the generated content changes: ensure_synthetic regenerates
-PICK_UP_ACTION = 1
-PICK_UP_NAME = "pick up (an object)"
+GENERATOR_VERSION = 2  # bump when the generated content changes: ensure_synthetic regenerates
+FIRST_ACTION_ID = 1  # AVA-style ids: pick up <colour> 1..n, then use <colour> n+1..2n
 PERSON_ID = 0
 SPLIT_STREAMS = {"train": 0, "val": 1}  # seed words: splits never share random streams
 PROPOSAL_STREAM = 1  # extra seed word of the per-video proposal jitter stream
@@ -75,7 +79,7 @@ MAX_SEED = 2**31
 BODY_WIDTH = 0.19
 BODY_HEIGHT = 0.38
 HEAD_SIZE = 0.14
-OBJECT_SIZE = 0.11
+OBJECT_SIZE = 0.16  # large enough for the tiny demo model to tell the cue colours apart
 HAND_HEIGHT = 0.35  # hand (held object top) below the body top, as a fraction of body height
 TABLE_GAP_PX = 2  # the picked-up object starts this far right of the body, at its bottom
 MARGIN_PX = 1
@@ -143,14 +147,18 @@ class SyntheticSpec:
         """Content seconds of a video, including the half second after the last keyframe."""
         return self.keyframes[-1] + 2 - self.video_start_sec
 
-    def action_id(self, colour: str) -> int:
+    def pick_up_id(self, colour: str) -> int:
+        """Action id of a cue second in which an object of this colour is picked up."""
+        return FIRST_ACTION_ID + self.colours.index(colour)
+
+    def use_id(self, colour: str) -> int:
         """Action id of the dependent seconds after a cue of this colour."""
-        return PICK_UP_ACTION + 1 + self.colours.index(colour)
+        return FIRST_ACTION_ID + len(self.colours) + self.colours.index(colour)
 
     def label_names(self) -> dict[int, str]:
         """Action id -> name for the label map."""
-        names = {PICK_UP_ACTION: PICK_UP_NAME}
-        names.update({self.action_id(c): f"use (the {c} object)" for c in self.colours})
+        names = {self.pick_up_id(c): f"pick up (the {c} object)" for c in self.colours}
+        names.update({self.use_id(c): f"use (the {c} object)" for c in self.colours})
         return names
 
 
@@ -306,7 +314,7 @@ def video_keyframes(spec: SyntheticSpec, plan: VideoPlan) -> Keyframes:
         x0, y0, x1, y1 = _union([geometry.body(x, y), geometry.head_rect(x, y), rect])
         box: Box = tuple(v / spec.frame_size for v in (x0, y0, x1, y1))
         colour = plan.cue_colours[episode]
-        action = PICK_UP_ACTION if role == "cue" else spec.action_id(colour)
+        action = spec.pick_up_id(colour) if role == "cue" else spec.use_id(colour)
         keyframes[(plan.video_id, second)] = [AvaBox(box=box, labels=[action], person_id=PERSON_ID)]
     return keyframes
 
