@@ -13,6 +13,7 @@ import tinymem
 
 SRC_DIR = str(Path(tinymem.__file__).resolve().parents[1])  # the tinymem under test
 CLI_TIMEOUT_S = 480
+LOG_TAIL_CHARS = 4000  # how much of a failed run's log a failure message shows
 
 
 def tiny_overrides(world: Path) -> list[str]:
@@ -50,6 +51,11 @@ def start_cli(
     )
 
 
+def log_tail(log: Path) -> str:
+    """The end of a CLI run's log, for failure messages."""
+    return log.read_text()[-LOG_TAIL_CHARS:]
+
+
 def wait_cli(proc: subprocess.Popen, log: Path) -> int:
     """Wait for a started CLI; past `CLI_TIMEOUT_S` kill its process group and fail with its log."""
     try:
@@ -57,8 +63,9 @@ def wait_cli(proc: subprocess.Popen, log: Path) -> int:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        tail = log.read_text()[-4000:]
-        raise AssertionError(f"killed after {CLI_TIMEOUT_S} s without exiting:\n{tail}") from None
+        raise AssertionError(
+            f"killed after {CLI_TIMEOUT_S} s without exiting:\n{log_tail(log)}"
+        ) from None
 
 
 def run_cli(args: list[str], cwd: Path, log: Path, launcher: tuple[str, ...] = ()) -> None:
@@ -66,8 +73,7 @@ def run_cli(args: list[str], cwd: Path, log: Path, launcher: tuple[str, ...] = (
     proc = start_cli(args, cwd, log, launcher)
     code = wait_cli(proc, log)
     if code != 0:
-        tail = log.read_text()[-4000:]
-        raise AssertionError(f"tinymem.train {' '.join(args)} exited {code}:\n{tail}")
+        raise AssertionError(f"tinymem.train {' '.join(args)} exited {code}:\n{log_tail(log)}")
 
 
 def read_trace(trace_dir: Path, rank: int = 0, stage: str = "train") -> list[dict]:

@@ -460,5 +460,5 @@ def test_demo_checkpoint_gets_the_cue_dependent_action_right(tmp_path: Path) -> 
     assert sorted(predicted) == sorted(truth)
     assert predicted == truth
     demo = SyntheticSpec()
-    dependent = {label for label in truth.values() if label in map(demo.use_id, demo.colours)}
+    dependent = set(truth.values()) & {demo.use_id(c) for c in demo.colours}
     assert len(dependent) > 1  # different colours: no memoryless guess gets them all

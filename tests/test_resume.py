@@ -11,7 +11,15 @@ import psutil
 import pytest
 import torch
 
-from cli_runs import CLI_TIMEOUT_S, read_trace, run_cli, start_cli, tiny_overrides, wait_cli
+from cli_runs import (
+    CLI_TIMEOUT_S,
+    log_tail,
+    read_trace,
+    run_cli,
+    start_cli,
+    tiny_overrides,
+    wait_cli,
+)
 from tinymem.lit.callbacks import NonFiniteLossError
 from tinymem.lit.detection import DetectionModule
 from tinymem.pipeline import train
@@ -117,7 +125,7 @@ def _kill_after(proc, trace: Path, steps: int, log: Path, rank: int = 0) -> None
     """
     deadline = time.monotonic() + CLI_TIMEOUT_S
     while not (trace.is_file() and len(trace.read_text().splitlines()) >= steps):
-        assert proc.poll() is None, log.read_text()[-3000:]
+        assert proc.poll() is None, log_tail(log)
         assert time.monotonic() < deadline, "the run never reached the kill point"
         time.sleep(0.2)
     target = psutil.Process(proc.pid).children()[rank - 1] if rank else proc
