@@ -10,6 +10,12 @@ counts) and `sdpa` (the fused path the mvit16/mvit24 configs run), which folds t
 positions into wider queries/keys: per-axis terms plus one column per memory entry (the memory
 position term depends only on how many clips back an entry is), so its q.k costs
 `N_q * (N_k + M) * (d + rel + l)` for M memory tokens in l entries: linear in the memory length.
+
+Every count runs with SDPA forced to its math backend (`sdpa_kernel(SDPBackend.MATH)`): the
+fused kernel a build dispatches to depends on the torch version and the device (the meta device
+and a CPU may pick different ones, and only some are known to FlopCounterMode), while the math
+backend is the same two matrix products everywhere. The counts are therefore those of the
+architecture, identical on every torch build and on meta and real tensors.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Mapping, Sequence
 
 import open_clip
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from tinymem.bench.models import Detector, build_detector, clip_inputs, full_reads
@@ -44,7 +51,7 @@ def count_flops(detector: Detector, with_memory: bool = True) -> dict[str, int]:
     video, boxes, box_mask = clip_inputs(detector, batch=1)
     reads = full_reads(detector, batch=1) if with_memory and detector.spec.layers else None
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), counter:
         detector.model(video, boxes, box_mask, reads)
     per_module = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
     attention = sum(n for name, n in per_module.items() if ATTENTION_MODULE.search(name))
@@ -66,7 +73,7 @@ def text_tower_gflops(model_name: str) -> float:
         logging.root.setLevel(quiet)
     tokens = open_clip.get_tokenizer(model_name)([CAPTION]).to("meta")  # [1, context]
     counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), counter:
         clip.encode_text(tokens)
     return counter.get_total_flops() / GIGA
 
