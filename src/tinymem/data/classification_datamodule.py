@@ -17,6 +17,7 @@ from typing import Any
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
+from tinymem.classes import EK100_NOUNS, EK100_VERBS
 from tinymem.data.breakfast import (
     ACTIVITIES,
     ANNOTATION_SUFFIX,
@@ -47,7 +48,6 @@ from tinymem.data.synthetic_breakfast import SyntheticBreakfastSpec, ensure_synt
 from tinymem.data.synthetic_epic import SyntheticEpicSpec, ensure_synthetic_epic
 from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
-from tinymem.models.heads import EK100_NOUNS, EK100_VERBS
 
 log = logging.getLogger(__name__)
 

@@ -32,13 +32,13 @@ from typing import Any
 
 from torchvision.transforms import v2
 
+from tinymem.classes import EK100_NOUNS, EK100_VERBS
 from tinymem.data.clip_dataset import IGNORE_LABEL, StreamedClipDataset
 from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import FrameSource
 from tinymem.data.video import clip_frame_indices
 from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
-from tinymem.models.heads import EK100_NOUNS, EK100_VERBS
 
 PathType = str | PathLike[str]
 
