@@ -177,7 +177,7 @@ class VideoRenderer:
             caption = "; ".join(entry.captions) or "(no caption)"
             text = _fit(
                 draw,
-                f"{entry.kind} t-{entry.seconds_back}s  attn {mass}  {caption}",
+                f"{entry.kind} t-{entry.clips_back}s  attn {mass}  {caption}",
                 self.font,
                 width,
             )
