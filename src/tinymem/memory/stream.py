@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -50,12 +50,12 @@ PER_BLOCK_SEPARATOR = "@"  # cache names of per-block types: vision@<block>
 
 
 @dataclass
-class EntrySource:
-    """Where one row of one memory entry came from."""
+class StepSources:
+    """Where the entries one step wrote came from, per row (kept as tensors: no host sync)."""
 
-    video_id: int
-    clip_index: int | None  # the writing clip's position in its video (seconds for AVA)
-    captions: list[str] = field(default_factory=list)  # the captions written with it
+    clip_index: Tensor | None  # [B] the writing clip's position in its video (seconds for AVA)
+    captions: list[list[str]] | None  # [B][T] the captions written with it
+    present: Tensor  # [B] bool: the entry holds a clip of the row's current video
 
 
 @dataclass
@@ -95,9 +95,9 @@ class MemoryStream:
             name: FifoCache(length * stride, num_tokens, dim)
             for name, (num_tokens, dim) in shapes.items()
         }
-        self._sources: deque[list[EntrySource | None]] = deque(maxlen=length * stride)
+        self._sources: deque[StepSources] = deque(maxlen=length * stride)
         self._row_video: Tensor | None = None  # [B] video of each row's sources
-        self._read_sources: list[list[EntrySource | None] | None] = []  # per read entry
+        self._read_sources: list[StepSources | None] = []  # per read entry
 
     @classmethod
     def for_network(cls, network: TinyMem) -> MemoryStream:
@@ -139,9 +139,8 @@ class MemoryStream:
         if stale is None:
             self._sources.clear()
         else:
-            for row in stale.nonzero().flatten().tolist():
-                for sources in self._sources:
-                    sources[row] = None
+            for sources in self._sources:
+                sources.present &= ~stale
         self._row_video = video_id.clone()
 
     def read(self) -> dict[str, MemoryRead]:
@@ -211,16 +210,11 @@ class MemoryStream:
         for name, cache in self.caches.items():
             cache.write(*entries[name])
         self._sources.append(
-            [
-                EntrySource(
-                    video_id=int(self._row_video[row]),
-                    clip_index=None if clip_index is None else int(clip_index[row]),
-                    captions=[] if captions is None else list(captions[row]),
-                )
-                if bool(valid[row])
-                else None
-                for row in range(self._row_video.shape[0])
-            ]
+            StepSources(
+                clip_index=None if clip_index is None else torch.as_tensor(clip_index).clone(),
+                captions=None if captions is None else [list(row) for row in captions],
+                present=valid.to(torch.bool, copy=True),
+            )
         )
 
     # ------------------------------------------------------------------ inspection
@@ -237,14 +231,17 @@ class MemoryStream:
         for kind in self.types:
             mass = attention.get(kind)
             for k, back in enumerate(self.read_offsets):
-                sources = self._read_sources[k] if k < len(self._read_sources) else None
-                source = None if sources is None else sources[row]
+                source = self._read_sources[k] if k < len(self._read_sources) else None
+                if source is not None and not bool(source.present[row]):
+                    source = None  # another video's entry, or a padded step
+                clip = None if source is None else source.clip_index
+                captions = None if source is None else source.captions
                 entries.append(
                     MemoryEntry(
                         kind=kind,
                         clips_back=back,
-                        second=None if source is None else source.clip_index,
-                        captions=[] if source is None else list(source.captions),
+                        second=None if clip is None else int(clip[row]),
+                        captions=[] if captions is None else list(captions[row]),
                         attention=None if mass is None else float(mass[row, k]),
                     )
                 )
