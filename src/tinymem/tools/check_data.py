@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, HydraException) as e:
         print(f"check_data: {e}\n{USAGE}", file=sys.stderr)
         return 2
-    report.print(Console(width=200))
+    report.print(Console())
     return 1 if report.failed else 0
 
 
