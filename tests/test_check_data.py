@@ -11,7 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from torchvision.io import encode_jpeg, write_file
 
+from tinymem.data.ava import AvaBox, write_annotations, write_label_map
+from tinymem.data.ava_frames import frame_file, write_frame_list
 from tinymem.data.frame_sources import VideoFileSource
 from tinymem.data.synthetic_breakfast import (
     SyntheticBreakfastSpec,
@@ -152,6 +156,45 @@ def test_ava_unknown_class(tiny_world: Path, tmp_path: Path) -> None:
     lines[1] = ",".join([*fields[:6], "99", fields[7]])
     path.write_text("\n".join(lines) + "\n")
     only(errors(root, "synthetic"), "val class ids", f"{path}:2", "unknown class), first 99")
+
+
+def write_jpeg_world(root: Path, frames: dict[str, int]) -> list[str]:
+    """AVA's JPEG layout: vidA (train) and vidB (val), keyframes 902-903, 30 fps frames."""
+    for video, count in frames.items():
+        (root / "frames" / video).mkdir(parents=True)
+        for i in range(count):
+            image = torch.full((3, 16, 16), i, dtype=torch.uint8)
+            write_file(str(root / "frames" / frame_file(video, i)), encode_jpeg(image))
+    (root / "frame_lists").mkdir()
+    for split in ("train", "val"):
+        write_frame_list(root / "frame_lists" / f"{split}.csv", frames)
+    (root / "annotations").mkdir()
+    for split, video in (("train", "vidA"), ("val", "vidB")):
+        truth = {(video, s): [AvaBox((0.25, 0.25, 0.75, 0.75), [1], 0)] for s in (902, 903)}
+        write_annotations(root / "annotations" / f"{split}.csv", truth)
+    write_label_map(root / "annotations" / "labels.pbtxt", {1: "bend/bow (at the waist)"})
+    return [
+        f"data.root={root}",
+        "data.train_csv=annotations/train.csv",
+        "data.val_csv=annotations/val.csv",
+        "data.label_map=annotations/labels.pbtxt",
+        "data.val_proposals=null",
+        "data.val_excluded=null",
+        "data.num_classes=null",
+    ]
+
+
+def test_ava_jpeg_layout_passes_then_reports_a_short_frame_list(tmp_path: Path) -> None:
+    args = ["data=ava", *write_jpeg_world(tmp_path, {"vidA": 120, "vidB": 120})]
+    report = diagnose(args)
+    assert not report.failed, report.checks
+    assert {"train frame list", "frame folder length", "decode time"} <= {
+        c.name for c in report.checks
+    }
+    write_frame_list(tmp_path / "frame_lists" / "val.csv", {"vidA": 120, "vidB": 80})
+    checks = [c for c in diagnose(args).checks if c.status == Status.ERROR]
+    # keyframe 903 is frame (903 - 900) * 30 = 90 of vidB, which now has 80 frames
+    only(checks, "frame folder length", "val.csv:", "vidB: 80 frames, but an annotation starts")
 
 
 # ---------------------------------------------------------------------------------------------

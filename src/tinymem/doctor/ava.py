@@ -77,6 +77,8 @@ def _needs(
             last[video] = (timestamp, row)
     needs = {}
     for video, (timestamp, row) in last.items():
+        if video not in sources:
+            continue  # its frame list did not parse (reported)
         at = (timestamp - start_sec) * (fps if unit == "frame" else 1)
         needs[video] = MediaNeed(sources[video], at, at, unit, f"{path}:{int(rows.line[row])}")
     return needs
@@ -89,10 +91,19 @@ def _sources(data: DictConfig, root: Path, videos: dict[str, set[str]], report: 
         for split, names in videos.items():
             path = root / data.frame_lists[split]
             counts = report.attempt(f"{split} frame list", lambda p=path: read_frame_list(p))
-            if counts is not None:
-                report.ok(f"{split} frame list", f"{len(counts)} videos", path)
+            if counts is None:
+                continue
+            unlisted = sorted(names - counts.keys())
+            if unlisted:
+                report.error(
+                    f"{split} frame list",
+                    f"{len(unlisted)} annotated videos not listed, first {unlisted[0]}",
+                    path,
+                )
+            else:
+                report.ok(f"{split} frame list", f"{len(counts)} videos, every annotated one", path)
             for name in names:
-                count = (counts or {}).get(name, 0)
+                count = counts.get(name, 0)
                 sources[name] = ListedJpegFrames(root / data.frame_dir, name, count)
         return sources
     for name in set().union(*videos.values()):

@@ -99,13 +99,17 @@ def _split(
     compare(
         report, f"split {data.split} train/test videos", (len(train), len(test)), official, real
     )
-    unannotated = [name for name in names if name not in files]
+    unannotated = [v for v in train + test if v.name not in files]
     if unannotated:
+        key = "train_bundle" if unannotated[0] in train else "test_bundle"
         report.error(
             "bundle videos annotated",
-            f"{len(unannotated)} bundle videos without an annotation file, first {unannotated[0]}",
-            root / data.train_bundle,
+            f"{len(unannotated)} bundle videos without an annotation file, first "
+            f"{unannotated[0].name}",
+            root / data[key],
         )
+    else:
+        report.ok("bundle videos annotated", "every bundle video has an annotation file")
     return train, test
 
 
