@@ -28,7 +28,7 @@ from tinymem.models.tinymem import (
     region_widths,
 )
 from tinymem.pipeline import validate_config
-from tinymem.train import CONFIG_DIR
+from tinymem.config import CONFIG_DIR
 
 FOLDERS = ("ava", "epic_kitchens", "breakfast", "vit")
 BASE_LR, BASE_BATCH = 5e-4, 128  # the paper's learning rate at its batch (linear scaling)
