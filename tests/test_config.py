@@ -11,7 +11,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from cli_runs import cli_env
-from tinymem.config import CONFIG_DIR, USER_CONFIG_DIR, compose_config
+from hydra_plugins.tinymem_user_conf import USER_CONFIG_DIR
+from tinymem.config import CONFIG_DIR, compose_config
 from tinymem.memory.plan import ConfigError, parse_memory_spec
 from tinymem.pipeline import validate_config
 

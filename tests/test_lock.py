@@ -8,9 +8,10 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
-from conftest import LOCK_FILE, REPO_ROOT
 from packaging.requirements import Requirement
 from packaging.version import Version
+
+from conftest import LOCK_FILE, REPO_ROOT
 
 PINNED = ("torch", "torchvision", "hydra-core", "omegaconf")
 

@@ -10,12 +10,19 @@ adds nothing (no warning).
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 
-from tinymem.config import CONFIG_DIR, USER_CONFIG_DIR
+USER_CONFIG_DIR = "conf"  # relative to the working directory
+
+
+def packaged_config_dir() -> str:
+    """tinymem's packaged config folder (found without importing tinymem)."""
+    spec = find_spec("tinymem")
+    return str(Path(spec.origin).parent / "conf") if spec and spec.origin else ""
 
 
 class TinymemUserConfigSearchPath(SearchPathPlugin):
@@ -24,8 +31,9 @@ class TinymemUserConfigSearchPath(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
         """Append the working directory's `conf/` when tinymem's configs are being composed."""
         overlay = Path.cwd() / USER_CONFIG_DIR
+        config_dir = packaged_config_dir()
         packaged = any(
-            element.path in (CONFIG_DIR, f"file://{CONFIG_DIR}")
+            element.path in (config_dir, f"file://{config_dir}")
             for element in search_path.get_path()
         )
         if packaged and overlay.is_dir():

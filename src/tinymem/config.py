@@ -4,9 +4,10 @@ Two places hold configs:
 - the packaged configs, `src/tinymem/conf/` (`CONFIG_DIR`), shipped with the package so that a
   pip install finds them;
 - the user's overlay, the `conf/` folder of the directory a command runs from (a checkout's
-  top-level `conf/`), on Hydra's search path behind the packaged one: `conf/experiment/my_run.yaml`
-  is selected by `experiment=my_run`, and `conf/local/default.yaml` (git-ignored: machine paths)
-  is merged into every run when present.
+  top-level `conf/`), put on Hydra's search path behind the packaged one by the search-path
+  plugin `hydra_plugins.tinymem_user_conf`: `conf/experiment/my_run.yaml` is selected by
+  `experiment=my_run`, and `conf/local/default.yaml` (git-ignored: machine paths) is merged into
+  every run when present.
 
 Hydra 1.4 deprecates `version_base` (Hydra 1.3 warns when it is missing): `HYDRA_MAIN_KWARGS`
 passes it only to a Hydra that still wants it.
@@ -25,7 +26,6 @@ from omegaconf import DictConfig
 from packaging.version import Version
 
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
-USER_CONFIG_DIR = "conf"  # relative to the working directory, as Hydra's `file://` search path
 # The Hydra behaviour the configs are written for (chdir off, no implicit output-dir change).
 VERSION_BASE = "1.3"
 HYDRA_WITHOUT_VERSION_BASE = Version("1.4.0.dev0")
