@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from torchvision.io import encode_jpeg, write_file
+from PIL import Image
 
 from tinymem.data.ava import AvaBox, write_annotations, write_label_map
 from tinymem.data.ava_frames import frame_file, write_frame_list
@@ -163,8 +162,7 @@ def write_jpeg_world(root: Path, frames: dict[str, int]) -> list[str]:
     for video, count in frames.items():
         (root / "frames" / video).mkdir(parents=True)
         for i in range(count):
-            image = torch.full((3, 16, 16), i, dtype=torch.uint8)
-            write_file(str(root / "frames" / frame_file(video, i)), encode_jpeg(image))
+            Image.new("RGB", (16, 16), (i,) * 3).save(root / "frames" / frame_file(video, i))
     (root / "frame_lists").mkdir()
     for split in ("train", "val"):
         write_frame_list(root / "frame_lists" / f"{split}.csv", frames)

@@ -25,16 +25,6 @@ from tinymem.doctor.report import Report
 SPLITS = {"train": "train_csv", "val": "val_csv"}
 
 
-def compare(report: Report, name: str, found: object, official: object, real: bool) -> None:
-    """A count row: ok when it equals the official release's, else a warning (a subset?)."""
-    if not real:
-        report.ok(name, f"{found} (synthetic world: no official count)")
-    elif found == official:
-        report.ok(name, f"{found}, as the official release")
-    else:
-        report.warning(name, f"{found}, the official release has {official}")
-
-
 def _check_rows(
     report: Report, split: str, path: Path, rows: AvaRows, known: set[int], start_sec: int
 ) -> None:
@@ -116,11 +106,12 @@ def _sources(data: DictConfig, root: Path, videos: dict[str, set[str]], report: 
 
 def check_ava(data: DictConfig, report: Report, sample: int | None, seed: int) -> None:
     """Files, class ids, the train/val split, counts and media of an AVA-layout copy."""
-    root, real = Path(data.root), data.get("synthetic") is None
+    root = Path(data.root)
+    official = reference.AVA if data.get("synthetic") is None else None
     label_path = root / data.label_map
     names = report.attempt("label map", lambda: read_label_map(label_path))
     if names is not None:
-        compare(report, "evaluated classes (label map)", len(names), 60, real)
+        report.compare("evaluated classes (label map)", len(names), official)
     known = set(range(1, data.num_classes + 1)) if data.get("num_classes") else set(names or {})
     tables: dict[str, tuple[Path, AvaRows]] = {}
     for split, key in SPLITS.items():
@@ -138,7 +129,7 @@ def check_ava(data: DictConfig, report: Report, sample: int | None, seed: int) -
             f"{len(rows)} rows, {len(rows.keyframes)} keyframes, {len(videos)} videos",
             path,
         )
-        compare(report, f"{split} videos", len(videos), reference.AVA[f"{split} videos"], real)
+        report.compare(f"{split} videos", len(videos), official)
         if known:
             _check_rows(report, split, path, rows, known, data.video_start_sec)
     videos = {split: {v for v, _ in rows.keyframes} for split, (_, rows) in tables.items()}
@@ -152,7 +143,7 @@ def check_ava(data: DictConfig, report: Report, sample: int | None, seed: int) -
         path = root / data.val_excluded
         excluded = report.attempt("val excluded", lambda: read_excluded_timestamps(path))
         if excluded is not None:
-            compare(report, "val excluded keyframes", len(excluded), 37, real)
+            report.compare("val excluded keyframes", len(excluded), official)
     if data.get("val_proposals"):
         path = root / data.val_proposals
         found = report.attempt(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -22,7 +23,6 @@ from tinymem.data.breakfast import (
 from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import VideoFileSource
 from tinymem.doctor import reference
-from tinymem.doctor.ava import compare
 from tinymem.doctor.media import ClipSpec, MediaNeed, check_media
 from tinymem.doctor.report import Report, split_location
 
@@ -67,7 +67,11 @@ def _read_all(
 
 
 def _split(
-    data: DictConfig, root: Path, files: dict[str, Path], report: Report, real: bool
+    data: DictConfig,
+    root: Path,
+    files: dict[str, Path],
+    report: Report,
+    official: Mapping[str, object] | None,
 ) -> tuple[list[BreakfastVideo], list[BreakfastVideo]] | None:
     """Train and test videos of the split (bundles checked against the subject rule)."""
     if data.get("train_bundle") is None:
@@ -95,10 +99,7 @@ def _split(
         report.error(f"split {data.split}", f"a video listed twice, e.g. {(both or names)[0]}")
     else:
         report.ok(f"split {data.split}", f"{len(train)} train / {len(test)} test, subject rule ok")
-    official = reference.BREAKFAST.get(f"split {data.split} train/test videos")
-    compare(
-        report, f"split {data.split} train/test videos", (len(train), len(test)), official, real
-    )
+    report.compare(f"split {data.split} train/test videos", (len(train), len(test)), official)
     unannotated = [v for v in train + test if v.name not in files]
     if unannotated:
         key = "train_bundle" if unannotated[0] in train else "test_bundle"
@@ -115,17 +116,18 @@ def _split(
 
 def check_breakfast(data: DictConfig, report: Report, sample: int | None, seed: int) -> None:
     """Mapping, annotation files, the subject split, counts and videos of a Breakfast copy."""
-    root, real = Path(data.root), data.get("synthetic") is None
+    root = Path(data.root)
+    official = reference.BREAKFAST if data.get("synthetic") is None else None
     names = report.attempt("mapping", lambda: read_mapping(root / data.mapping))
     if names is None:
         return
-    compare(report, "classes (mapping)", len(names), reference.BREAKFAST["classes (mapping)"], real)
+    report.compare("classes (mapping)", len(names), official)
     files = _annotation_files(data, root, report)
     if files is None:
         return
-    compare(report, "videos", len(files), reference.BREAKFAST["videos"], real)
+    report.compare("videos", len(files), official)
     segments = _read_all(data, files, {name: i for i, name in enumerate(names)}, report)
-    sides = _split(data, root, files, report, real)
+    sides = _split(data, root, files, report, official)
     if sides is None:
         return
     train, test = sides

@@ -9,7 +9,6 @@ from omegaconf import DictConfig
 from tinymem.data.epic_kitchens import EpicSegment, read_epic_annotations, read_video_info
 from tinymem.data.frame_sources import FrameSource, JpegFolderSource, VideoFileSource
 from tinymem.doctor import reference
-from tinymem.doctor.ava import compare
 from tinymem.doctor.media import ClipSpec, MediaNeed, check_media
 from tinymem.doctor.report import Report
 
@@ -59,7 +58,8 @@ def _check_participants(report: Report, split: str, path: Path, segments: list) 
 
 def check_epic_kitchens(data: DictConfig, report: Report, sample: int | None, seed: int) -> None:
     """Files, class ids, the train/validation split, counts and media of an EK-100 copy."""
-    root, real = Path(data.root), data.get("synthetic") is None
+    root = Path(data.root)
+    official = reference.EPIC_KITCHENS if data.get("synthetic") is None else None
     found: dict[str, tuple[Path, list[EpicSegment]]] = {}
     for split, key in SPLITS.items():
         if data.get(key) is None:
@@ -82,22 +82,10 @@ def check_epic_kitchens(data: DictConfig, report: Report, sample: int | None, se
             "timestamp (kept)",
             path,
         )
-        compare(
-            report,
-            f"{split} segments",
-            len(segments),
-            reference.EPIC_KITCHENS[f"{split} segments"],
-            real,
-        )
+        report.compare(f"{split} segments", len(segments), official)
         if split == "validation":
-            compare(report, "validation videos", len(videos), 138, real)
-        compare(
-            report,
-            f"{split} segments without narration timestamp",
-            undated,
-            reference.EPIC_KITCHENS[f"{split} segments without narration timestamp"],
-            real,
-        )
+            report.compare("validation videos", len(videos), official)
+        report.compare(f"{split} segments without narration timestamp", undated, official)
         _check_participants(report, split, path, segments)
     if len(found) == len(SPLITS):
         train, val = ({s.video_id for s in found[k][1]} for k in SPLITS)
@@ -111,7 +99,7 @@ def check_epic_kitchens(data: DictConfig, report: Report, sample: int | None, se
         info_path = root / data.video_info_csv
         info = report.attempt("video info", lambda: read_video_info(info_path))
         if info is not None:
-            compare(report, "videos in the video info", len(info), 700, real)
+            report.compare("videos in the video info", len(info), official)
             listed_fps = {video: item.fps for video, item in info.items()}
             unlisted = [
                 (p, s) for p, segs in found.values() for s in segs if s.video_id not in info

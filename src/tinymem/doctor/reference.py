@@ -13,7 +13,6 @@ AVA = {
     "val videos": 64,
     "evaluated classes (label map)": 60,
     "val excluded keyframes": 37,
-    "train excluded keyframes": 161,
 }
 EPIC_KITCHENS = {
     "train segments": 67_217,

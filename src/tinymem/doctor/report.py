@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
@@ -62,6 +62,16 @@ class Report:
     def error(self, name: str, detail: str, where: object = "") -> None:
         """Append an error row."""
         self.add(name, Status.ERROR, detail, where)
+
+    def compare(self, name: str, found: object, official: Mapping[str, object] | None) -> None:
+        """A count row: ok when it equals ``official[name]`` (the release's count), else a
+        warning (a subset?). ``official=None`` (a synthetic world): the count alone."""
+        if official is None:
+            self.ok(name, f"{found} (synthetic world: no official count)")
+        elif found == official[name]:
+            self.ok(name, f"{found}, as the official release")
+        else:
+            self.warning(name, f"{found}, the official release has {official[name]}")
 
     def attempt(self, name: str, read: Callable[[], T]) -> T | None:
         """``read()``, or None with an error row naming the file and line when it raises
