@@ -193,6 +193,12 @@ def test_ava_jpeg_layout_passes_then_reports_a_short_frame_list(tmp_path: Path) 
     checks = [c for c in diagnose(args).checks if c.status == Status.ERROR]
     # keyframe 903 is frame (903 - 900) * 30 = 90 of vidB, which now has 80 frames
     only(checks, "frame folder length", "val.csv:", "vidB: 80 frames, but an annotation starts")
+    # a frame in the middle that does not decode: found when a clip is timed
+    write_frame_list(tmp_path / "frame_lists" / "val.csv", {"vidA": 120, "vidB": 120})
+    broken = tmp_path / "frames" / frame_file("vidA", 60)
+    broken.write_bytes(b"not a jpeg")
+    checks = [c for c in diagnose(args).checks if c.status == Status.ERROR]
+    only(checks, "clip decoding", str(broken), "expected a decodable JPEG file")
 
 
 # ---------------------------------------------------------------------------------------------

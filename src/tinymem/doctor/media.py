@@ -197,9 +197,15 @@ def _cost_rows(report: Report, sources: list[FrameSource], count: int, clip: Cli
     start = time.perf_counter()
     for source in timed:
         total_frames = source.num_frames
-        source.read(
-            clip_frame_indices(total_frames // 2, clip.num_frames, clip.sample_rate, total_frames)
+        indices = clip_frame_indices(
+            total_frames // 2, clip.num_frames, clip.sample_rate, total_frames
         )
+        try:
+            source.read(indices)
+        except DataFormatError as e:  # probed fine, but a frame in the middle does not decode
+            where, what = split_location(str(e))
+            report.error("clip decoding", f"frames {indices[0]}..{indices[-1]}: {what}", where)
+            return
     per_clip = (time.perf_counter() - start) / len(timed)
     epoch = per_clip * clip.clips_per_epoch
     workers = max(1, clip.num_workers)
