@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from tinymem.classes import BREAKFAST_ACTIONS, BREAKFAST_ACTIVITIES
-from tinymem.config import compose_config
+from tinymem.config import CONFIG_DIR, compose_config
 from tinymem.data.ava import AVA_NUM_ACTIONS
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import MemorySpec, parse_memory_spec
@@ -22,7 +22,6 @@ from tinymem.memory.stream import MemoryStream
 from tinymem.models.build import ClassificationTask, DetectionTask, build_tinymem, plain
 from tinymem.models.tinymem import TinyMem, TinyMemDetector, region_widths
 from tinymem.pipeline import validate_config
-from tinymem.train import CONFIG_DIR
 
 FOLDERS = ("ava", "epic_kitchens", "breakfast", "vit")
 BASE_LR, BASE_BATCH = 5e-4, 128  # the paper's learning rate at its batch (linear scaling)
