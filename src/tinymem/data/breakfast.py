@@ -35,7 +35,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +47,7 @@ from tinymem.data.frame_sources import FrameSource
 from tinymem.data.video import clip_frame_indices
 from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
-
-PathType = str | PathLike[str]
+from tinymem.paths import PathType
 
 ACTIVITIES = (
     "cereals",

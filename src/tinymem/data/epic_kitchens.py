@@ -38,7 +38,6 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from os import PathLike
 from typing import Any
 
 from torchvision.transforms import v2
@@ -50,8 +49,7 @@ from tinymem.data.frame_sources import FrameSource
 from tinymem.data.video import clip_frame_indices
 from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
-
-PathType = str | PathLike[str]
+from tinymem.paths import PathType
 
 ANNOTATION_COLUMNS = (
     "narration_id",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from os import PathLike
 from pathlib import Path
 
 import av
@@ -12,8 +11,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from tinymem.inference.results import SecondResult
+from tinymem.paths import PathType
 
-PathType = str | PathLike[str]
 CODEC = "libx264"
 PIXEL_FORMAT = "yuv420p"
 ENCODER_OPTIONS = {"crf": "20", "preset": "veryfast"}
