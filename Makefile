@@ -49,5 +49,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m tinymem.bench $(ARGS)
 
+bench-gpu: $(STAMP)  ## the GPU run-book (ARGS=--dry-run: on the CPU, tiny)
+	$(PY) -m tinymem.bench gpu $(ARGS)
+
 clean:
 	rm -rf $(VENV) .tools logs data .pytest_cache
