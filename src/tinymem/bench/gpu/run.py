@@ -93,10 +93,14 @@ class GpuRun:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.progress(f"device {device_label(self.device)}; writing {self.out_dir}")
         if "data" in s["parts"]:  # forked before the device is initialised
-            self.preparer = feed.start_preparing(self._data_overrides())
+            try:
+                self.preparer = feed.start_preparing(self._data_overrides())
+            except Exception as error:  # noqa: BLE001 - the data part writes it in-process
+                self.progress(f"data set not written ahead ({type(error).__name__}: {error})")
         threads = torch.get_num_threads()
         if s.get("threads"):
             torch.set_num_threads(int(s["threads"]))
+        finished = False
         try:
             for name in s["parts"]:
                 log = PartLog(name, float(s[name]["budget_s"]))
@@ -105,11 +109,12 @@ class GpuRun:
                 items, summarize = self._items(name)
                 run_part(log, items, self.deadline, self.progress, self.after_item, summarize)
                 self.progress(log.status())
+            finished = True
         finally:
             torch.set_num_threads(threads)
             if self.preparer is not None and self.preparer.is_alive():
                 self.preparer.terminate()
-            reports = self.write(finished=True)
+            reports = self.write(finished=finished)
         for report in reports.values():
             for grid in report.grids:
                 self.console.print(grid.rich())
