@@ -209,24 +209,25 @@ class GpuRun:
             )
 
     def _compile_items(self) -> Iterator[Item]:
+        """Training of every configuration first, then inference at each batch size."""
         s, c = self.settings, self.settings["compile"]
-        train = self._steps("train", s["train"]["batch"])
-        inference = self._steps("inference", c["inference_batches"][0])
-        for config in self._configs("compile"):
-            yield (
-                config.label,
-                functools.partial(
-                    throughput.compiled_rows,
-                    s["model"],
-                    config,
-                    self.device,
-                    train,
-                    inference,
-                    c["inference_batches"],
-                    c["backend"],
-                    int(s["seed"]),
-                ),
-            )
+        runs = [("train", self._steps("train", s["train"]["batch"]))]
+        runs += [("inference", self._steps("inference", b)) for b in c["inference_batches"]]
+        for mode, steps in runs:
+            for config in self._configs("compile"):
+                yield (
+                    f"{config.label} {mode} b{steps.batch}",
+                    functools.partial(
+                        throughput.compiled_rows,
+                        s["model"],
+                        config,
+                        self.device,
+                        steps,
+                        mode,
+                        c["backend"],
+                        int(s["seed"]),
+                    ),
+                )
 
     def _data_overrides(self) -> list[str]:
         d = self.settings["data"]
@@ -307,9 +308,8 @@ class GpuRun:
             ],
             "compile": [
                 f"backbone.compile(backend={c['backend']!r}) (what model.compile=true does); "
-                "compiled code is reset before each configuration; the first training step "
-                "compiles forward and backward, the first inference step recompiles for "
-                "evaluation without gradients."
+                "each row is a fresh module compiled from scratch (compiled code reset before "
+                "it): its first step compiles (forward and backward in training)."
             ],
             "data": [
                 f"{' '.join([*d['memory'], *d['overrides']])}; "

@@ -135,7 +135,8 @@ def ratios_report(rows: Sequence[Row]) -> Report:
         "clips/s ratio above 1: text+region trains (or streams) faster than vision at that l; "
         "peak memory ratio below 1: it needs less device memory. Time over none = step time "
         "over no memory's; memory over none = peak allocated memory minus no memory's (MiB, "
-        "GPU only). Rows appear where both kinds were measured in the same setting."
+        "GPU only; text+region's includes the weights of its frozen text tower). Rows appear "
+        "where both kinds were measured in the same setting."
     ]
     return Report("ratios", derived, [grid], notes)
 

@@ -204,24 +204,19 @@ def compiled_rows(
     overrides: Sequence[str],
     config: Config,
     device: torch.device,
-    train: Steps,
-    inference: Steps,
-    batches: Sequence[int],
+    steps: Steps,
+    mode: str,
     backend: str,
     seed: int,
 ) -> list[Row]:
-    """Training, then inference at every batch size, of the compiled configuration.
+    """Training or inference (`mode`) of the configuration with its backbone compiled.
 
-    Compiled code is dropped first (`torch._dynamo.reset`) so that each configuration compiles
+    Compiled code is dropped first (`torch._dynamo.reset`) so that each measurement compiles
     from scratch and never hits the recompilation limit of an earlier one.
     """
     torch._dynamo.reset()
-    stream = build(overrides, config, device, train, seed, compile_backend=backend)
-    rows = [measure(stream, device, train, "train", config, compiled=True)]
-    for batch in batches:
-        at = dataclasses.replace(inference, batch=batch)
-        rows.append(measure(with_batch(stream, batch), device, at, "inference", config, True))
-    return rows
+    stream = build(overrides, config, device, steps, seed, compile_backend=backend)
+    return [measure(stream, device, steps, mode, config, compiled=True)]
 
 
 def brief(rows: Sequence[Row]) -> str:
