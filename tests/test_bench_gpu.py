@@ -13,6 +13,7 @@ import torch
 from omegaconf import open_dict
 from rich.console import Console
 
+from cli_runs import cli_env
 from conftest import TINY_WORLD
 from tinymem.bench.__main__ import gpu_arguments
 from tinymem.bench.gpu import budget as budget_module
@@ -202,6 +203,7 @@ def test_the_gpu_command_writes_its_run_folder(tmp_path: Path) -> None:
     result = subprocess.run(
         [*command, f"paths.log_dir={tmp_path / 'logs'}"],
         cwd=tmp_path,
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=600,

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from tinymem.bench.gpu import run_gpu
 from tinymem.bench.run import REPORTS, run_bench
-from tinymem.train import CONFIG_DIR
+from tinymem.config import HYDRA_MAIN_KWARGS
 
 GPU = "gpu"  # first argument that selects the GPU run-book
 DRY_RUN = "--dry-run"
@@ -34,14 +34,14 @@ def gpu_arguments(args: Sequence[str]) -> list[str]:
     return ["dry_run=true" if a == DRY_RUN else a for a in args]
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="bench")
+@hydra.main(config_name="bench", **HYDRA_MAIN_KWARGS)
 def main(cfg: DictConfig) -> None:
     """Run the configured reports into this run's folder."""
     command = " ".join(["python -m tinymem.bench", *sys.argv[1:]])
     run_bench(cfg, Path(HydraConfig.get().runtime.output_dir), command=command)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="bench_gpu")
+@hydra.main(config_name="bench_gpu", **HYDRA_MAIN_KWARGS)
 def gpu_main(cfg: DictConfig) -> None:
     """Run the GPU parts into this run's folder (`logs/bench/gpu-<date>`)."""
     command = " ".join(["python -m tinymem.bench", GPU, *sys.argv[1:]])
