@@ -307,7 +307,8 @@ class GpuRun:
                 f"full; {i['warmup']} warm-up steps, mean of {i['repeats']}."
             ],
             "compile": [
-                f"backbone.compile(backend={c['backend']!r}) (what model.compile=true does); "
+                f"backbone.compile(backend={c['backend']!r}) (model.compile=true compiles the "
+                "backbone the same way, with inductor, the default backend); "
                 "each row is a fresh module compiled from scratch (compiled code reset before "
                 "it): its first step compiles (forward and backward in training)."
             ],
