@@ -20,9 +20,10 @@ from tinymem.bench.gpu import budget as budget_module
 from tinymem.bench.gpu import run_gpu
 from tinymem.bench.gpu.budget import PartLog, run_part
 from tinymem.bench.gpu.feed import cores_needed
-from tinymem.bench.gpu.run import TABLES
+from tinymem.bench.gpu.run import PARTS, TABLES, gpu_settings
 from tinymem.bench.gpu.tables import ratio_rows
 from tinymem.bench.gpu.throughput import Config, configurations
+from tinymem.bench.models import compose_train
 from tinymem.bench.report import read_rows
 from tinymem.config import compose_config
 
@@ -95,6 +96,19 @@ def test_a_failing_configuration_is_recorded_and_the_others_are_written(
     summary = (tmp_path / "summary.md").read_text()
     assert "train: done, 1 measured, 1 failed, 0 skipped" in summary
     assert "  - error: sdpa no_such_memory@2: " in summary
+
+
+def test_the_gpu_config_fits_eight_minutes_and_measures_the_issue_settings() -> None:
+    s = gpu_settings(compose_config("bench_gpu"))
+    assert s["device"] == "auto" and not s["dry_run"] and s["parts"] == list(PARTS)
+    assert sum(s[part]["budget_s"] for part in PARTS) <= s["total_budget_s"] <= 8 * 60 - 45
+    assert (s["train"]["batch"], s["dtype"], s["inference"]["batches"]) == (8, "bfloat16", [8, 1])
+    assert set(s["memories"]) == {"text+region", "vision"} and sorted(s["lengths"]) == [2, 6, 12]
+    assert set(s["attention"]) == {"eager", "sdpa"} and s["compile"]["backend"] == "inductor"
+    model = compose_train([*s["model"], "memory=none"])
+    assert model.model.backbone.depth == 16 and model.data.num_frames == 16
+    data = compose_train([*s["model"], *s["data"]["memory"], *s["data"]["overrides"]]).data
+    assert (data.synthetic.frame_size, data.synthetic.fps, data.crop_size) == (360, 30, 224)
 
 
 def test_a_part_skips_what_its_budget_leaves_out_and_records_errors(monkeypatch) -> None:
