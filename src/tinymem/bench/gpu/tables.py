@@ -8,7 +8,7 @@ compilation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from tinymem.bench.latency import NO_MEMORY
 from tinymem.bench.report import Grid, Report, Row, fmt
@@ -186,8 +186,3 @@ def data_report(rows: Sequence[Row], conclusion: str, notes: list[str]) -> Repor
             fmt(device_rate, 2) if device_rate != "" else "-",
         )
     return Report("data", list(rows), [grid], [conclusion, *notes])
-
-
-def by_name(reports: Mapping[str, Report], order: Sequence[str]) -> list[Report]:
-    """The reports in `order` (names not there are left out)."""
-    return [reports[name] for name in order if name in reports]
