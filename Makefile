@@ -12,7 +12,7 @@ UV_BOOTSTRAP := .tools/bin/uv
 UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_BOOTSTRAP))
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lock check-lock train test test-full lint bench clean
+.PHONY: install lock check-lock train test test-full lint bench bench-gpu clean
 
 install: $(STAMP)
 
