@@ -18,9 +18,11 @@ from tinymem.data.classification_datamodule import BreakfastDataModule, EpicKitc
 from tinymem.lit.classification import ClassificationModule
 from tinymem.lit.detection import DetectionModule
 from tinymem.lit.distributed import prepare_data_once
+from tinymem.lit.restore import read_checkpoint, restore_module
 from tinymem.lit.wandb_report import finish_wandb
 from tinymem.memory.plan import ConfigError, parse_memory_spec
 from tinymem.metrics.ava import FrameMAP
+from tinymem.targets import check_targets
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,8 @@ def _positive_int(cfg: DictConfig, key: str) -> None:
 
 
 def validate_config(cfg: DictConfig) -> None:
-    """Check types and ranges of the values the run depends on, before any data is read."""
+    """Check types, ranges and `_target_`s of the run's config, before any data is read."""
+    check_targets(cfg, "config")
     if "model" in cfg:
         _positive_int(cfg, "model.backbone.depth")
         parse_memory_spec(cfg.memory, depth=cfg.model.backbone.depth)
@@ -119,6 +122,17 @@ def _report(model: pl.LightningModule, datamodule: Any, title: str, rows: dict[s
         report_metrics(model.last_metrics, title=title, rows=rows)
 
 
+def _resume_path(cfg: DictConfig) -> str | None:
+    """`ckpt_path` to resume from; a file path is read and checked first, so a bad one is named.
+
+    Lightning's own names ("last", "hpc", ...) are resolved by Lightning.
+    """
+    path = cfg.get("ckpt_path")
+    if path is not None and Path(path).suffix:
+        read_checkpoint(path)
+    return path
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model on the configured data; evaluate the best checkpoint."""
     validate_config(cfg)
@@ -130,11 +144,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = _build_trainer(cfg)
     metrics: dict[str, float] = {}
     if cfg.get("train"):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_path(cfg), weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     if cfg.get("test") and not trainer.fast_dev_run:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
         spec = model.spec
         if trainer.is_global_zero:
@@ -159,14 +173,16 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     ckpt = Path(cfg.ckpt_path)
     if not ckpt.is_file():
         raise FileNotFoundError(f"ckpt_path: no checkpoint file at {ckpt}")
+    checkpoint = read_checkpoint(ckpt)  # before anything is built
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     prepare_data_once(datamodule, f"{cfg.data.root}.lock")  # one generator among all ranks
     classify = isinstance(datamodule, EpicKitchensDataModule | BreakfastDataModule)
     module_class = ClassificationModule if classify else DetectionModule
-    model = module_class.load_from_checkpoint(
+    model = restore_module(
+        module_class,
+        checkpoint,
         ckpt,
-        map_location="cpu",
         optimizer=None,
         output_dir=cfg.paths.output_dir,
         **{k: v for k, v in task_kwargs(datamodule).items() if k == "eval_files"},

@@ -37,6 +37,7 @@ from tinymem.inference.stream import SecondClip, VideoSeconds, list_videos
 from tinymem.inference.text_memory import TextMemorySource
 from tinymem.inference.writer import PredictionWriter
 from tinymem.lit.detection import DetectionModule
+from tinymem.lit.restore import read_checkpoint, restore_module
 from tinymem.memory.plan import ConfigError
 
 log = logging.getLogger(__name__)
@@ -91,13 +92,7 @@ def load_module(ckpt_path: str | Path, device: torch.device) -> DetectionModule:
     ckpt = Path(ckpt_path)
     if not ckpt.is_file():
         raise FileNotFoundError(f"ckpt_path: no checkpoint file at {ckpt}")
-    try:
-        module = DetectionModule.load_from_checkpoint(ckpt, map_location="cpu")
-    except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        raise ConfigError(
-            f"ckpt_path: {ckpt} could not be loaded as a tinymem DetectionModule checkpoint "
-            f"({type(e).__name__}: {e})"
-        ) from None
+    module = restore_module(DetectionModule, read_checkpoint(ckpt), ckpt)
     return module.to(device).eval()
 
 

@@ -1,0 +1,67 @@
+"""Which callables a config may name as `_target_`: the allowlist checked before instantiation.
+
+Hydra's `instantiate` imports and calls whatever a `_target_` names, so a config (the user's, or
+one stored in a checkpoint) could run any code. tinymem instantiates only its own classes and
+functions, torch optimizers and schedulers, and the Lightning trainer, strategies, callbacks and
+loggers; any other target is refused, naming its key, before anything is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from tinymem.memory.plan import ConfigError
+
+TARGET_KEY = "_target_"
+# Lightning's own hook for rebuilding a module from a checkpoint with an arbitrary callable.
+INSTANTIATOR_KEY = "_instantiator"
+ALLOWED_TARGET_PREFIXES = (
+    "tinymem.",
+    "torch.optim.",  # optimizers and torch.optim.lr_scheduler
+    "pytorch_lightning.Trainer",
+    "pytorch_lightning.callbacks.",
+    "pytorch_lightning.loggers.",
+    "pytorch_lightning.strategies.",
+)
+
+
+def is_allowed_target(target: object) -> bool:
+    """Whether a `_target_` value names an allowlisted callable (a dotted path string)."""
+    return isinstance(target, str) and any(
+        target == prefix or (prefix.endswith(".") and target.startswith(prefix))
+        for prefix in ALLOWED_TARGET_PREFIXES
+    )
+
+
+def _walk(node: Any, key: str, source: str) -> None:
+    if isinstance(node, Mapping):
+        for name, value in node.items():
+            where = f"{key}.{name}" if key else str(name)
+            if name == INSTANTIATOR_KEY:
+                raise ConfigError(
+                    f"{source}: {where}={value!r}: a custom instantiator is refused (tinymem "
+                    "builds its modules itself; a checkpoint cannot name code to run)"
+                )
+            if name == TARGET_KEY and not is_allowed_target(value):
+                raise ConfigError(
+                    f"{source}: {where}={value!r} is not an allowed target; tinymem "
+                    f"instantiates only callables under {list(ALLOWED_TARGET_PREFIXES)}"
+                )
+            _walk(value, where, source)
+    elif isinstance(node, Sequence) and not isinstance(node, str | bytes):
+        for index, value in enumerate(node):
+            _walk(value, f"{key}[{index}]", source)
+
+
+def check_targets(cfg: Any, source: str) -> None:
+    """Refuse any `_target_` (at any depth) outside the allowlist, naming the key and target.
+
+    `source` says where the config came from ("config", "<file>: hyper_parameters"). An
+    OmegaConf config is resolved first, so an interpolated target is checked as it would run.
+    """
+    if isinstance(cfg, DictConfig | ListConfig):
+        cfg = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
+    _walk(cfg, "", source)
