@@ -36,32 +36,54 @@ def is_allowed_target(target: object) -> bool:
     )
 
 
-def _walk(node: Any, key: str, source: str) -> None:
+def _children(node: Any) -> list[tuple[Any, Any]]:
+    """(key, value) pairs of a config node; OmegaConf values are resolved one by one.
+
+    A value that cannot be resolved yet (an interpolation needing Hydra's runtime) is skipped,
+    except a `_target_`, which is then refused: what it would name cannot be checked.
+    """
+    if isinstance(node, DictConfig | ListConfig):
+        keys = node.keys() if isinstance(node, DictConfig) else range(len(node))
+        pairs = []
+        for key in keys:
+            if OmegaConf.is_missing(node, key):
+                continue
+            try:
+                pairs.append((key, node[key]))
+            except Exception:  # noqa: BLE001 - any resolution failure: unknown until runtime
+                if key == TARGET_KEY:
+                    pairs.append((key, f"<unresolvable {node._get_node(key)}>"))
+        return pairs
     if isinstance(node, Mapping):
-        for name, value in node.items():
+        return list(node.items())
+    if isinstance(node, Sequence) and not isinstance(node, str | bytes):
+        return list(enumerate(node))
+    return []
+
+
+def _walk(node: Any, key: str, source: str) -> None:
+    for name, value in _children(node):
+        if isinstance(name, int):
+            where = f"{key}[{name}]"
+        else:
             where = f"{key}.{name}" if key else str(name)
-            if name == INSTANTIATOR_KEY:
-                raise ConfigError(
-                    f"{source}: {where}={value!r}: a custom instantiator is refused (tinymem "
-                    "builds its modules itself; a checkpoint cannot name code to run)"
-                )
-            if name == TARGET_KEY and not is_allowed_target(value):
-                raise ConfigError(
-                    f"{source}: {where}={value!r} is not an allowed target; tinymem "
-                    f"instantiates only callables under {list(ALLOWED_TARGET_PREFIXES)}"
-                )
-            _walk(value, where, source)
-    elif isinstance(node, Sequence) and not isinstance(node, str | bytes):
-        for index, value in enumerate(node):
-            _walk(value, f"{key}[{index}]", source)
+        if name == INSTANTIATOR_KEY:
+            raise ConfigError(
+                f"{source}: {where}={value!r}: a custom instantiator is refused (tinymem "
+                "builds its modules itself; a checkpoint cannot name code to run)"
+            )
+        if name == TARGET_KEY and not is_allowed_target(value):
+            raise ConfigError(
+                f"{source}: {where}={value!r} is not an allowed target; tinymem "
+                f"instantiates only callables under {list(ALLOWED_TARGET_PREFIXES)}"
+            )
+        _walk(value, where, source)
 
 
 def check_targets(cfg: Any, source: str) -> None:
     """Refuse any `_target_` (at any depth) outside the allowlist, naming the key and target.
 
-    `source` says where the config came from ("config", "<file>: hyper_parameters"). An
-    OmegaConf config is resolved first, so an interpolated target is checked as it would run.
+    `source` says where the config came from ("config", "<file>"). OmegaConf values are
+    resolved first, so an interpolated target is checked as it would run.
     """
-    if isinstance(cfg, DictConfig | ListConfig):
-        cfg = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     _walk(cfg, "", source)
