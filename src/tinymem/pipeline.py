@@ -16,6 +16,7 @@ from rich.table import Table
 from tinymem.data.ava import read_label_map
 from tinymem.data.classification_datamodule import BreakfastDataModule, EpicKitchensDataModule
 from tinymem.lit.classification import ClassificationModule
+from tinymem.lit.clip_rate import RecordClipRate, training_clip_fps
 from tinymem.lit.detection import DetectionModule
 from tinymem.lit.distributed import prepare_data_once
 from tinymem.lit.restore import read_checkpoint, restore_module
@@ -59,8 +60,8 @@ def _instantiate_dict(cfg: Mapping[str, Any] | None) -> list[Any]:
     return [instantiate(sub) for sub in cfg.values() if sub and "_target_" in sub]
 
 
-def _build_trainer(cfg: DictConfig) -> pl.Trainer:
-    callbacks = _instantiate_dict(cfg.get("callbacks"))
+def _build_trainer(cfg: DictConfig, extra: list[pl.Callback] = ()) -> pl.Trainer:
+    callbacks = [*_instantiate_dict(cfg.get("callbacks")), *extra]
     loggers = _instantiate_dict(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
@@ -141,7 +142,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     prepare_data_once(datamodule, f"{cfg.data.root}.lock")  # one generator among all ranks
     output_dir = Path(cfg.paths.output_dir)
     model = instantiate(cfg.model, output_dir=str(output_dir), **task_kwargs(datamodule))
-    trainer = _build_trainer(cfg)
+    trainer = _build_trainer(cfg, [RecordClipRate(training_clip_fps(datamodule))])
     metrics: dict[str, float] = {}
     if cfg.get("train"):
         trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_path(cfg), weights_only=True)
