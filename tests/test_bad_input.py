@@ -32,7 +32,9 @@ from tinymem.data.epic_kitchens import ANNOTATION_COLUMNS, read_epic_annotations
 from tinymem.data.video import probe_video, write_video
 from tinymem.lit.restore import read_checkpoint
 from tinymem.memory.captions import read_caption_file
-from tinymem.pipeline import validate_config
+from tinymem.metrics.ava import evaluate_ava_files
+from tinymem.models.checkpoints import read_state_dict
+from tinymem.pipeline import train, validate_config
 
 BOM = b"\xef\xbb\xbf"
 AVA_ROW = b"syn_a,0902,0.100,0.200,0.500,0.900,3,0\n"
@@ -356,6 +358,13 @@ CASES = [
         "memory.text_encoder._target_='builtins.print' is not an allowed target",
     ),
     Case(
+        "weights file (pretrained=): random bytes",
+        "init.pth",
+        os.urandom(256),
+        read_state_dict,
+        "not a PyTorch checkpoint",
+    ),
+    Case(
         "checkpoint: not a Lightning checkpoint",
         "m.ckpt",
         _saved({"w": torch.zeros(2)}),
@@ -379,6 +388,30 @@ def test_bad_input_is_named_or_counted(case: Case, tmp_path: Path) -> None:
     assert message.startswith(where), message
     assert re.search(case.error, message), message
     assert "weights_only=False" not in message
+
+
+def test_bom_in_groundtruth_scores_identical_files_at_map_1(tiny_world: Path, tmp_path: Path):
+    """A BOM no longer turns the first video id into '\\ufeffsyn_...' (its keyframe dropped)."""
+    annotations = tiny_world / "annotations"
+    val = (annotations / "val.csv").read_bytes()
+    groundtruth = tmp_path / "val_bom.csv"
+    groundtruth.write_bytes(BOM + val)
+    predictions = tmp_path / "predictions.csv"
+    predictions.write_bytes(
+        b"".join(
+            b",".join(row.split(b",")[:7] + [b"1.0"]) + b"\n" for row in val.splitlines() if row
+        )
+    )
+    result = evaluate_ava_files(groundtruth, predictions, annotations / "action_list.pbtxt")
+    assert result.mean_ap == pytest.approx(1.0)
+
+
+def test_empty_train_csv_is_an_error_naming_it(make_cfg, tmp_path: Path) -> None:
+    """Not "No training batches" and an untrained model reported as final weights."""
+    empty = tmp_path / "train.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(Exception, match=f"{empty}: empty: expected rows"):
+        train(make_cfg(["debug=fdr", f"data.train_csv={empty}"]))
 
 
 def test_truncated_mp4_error_says_the_index_is_missing_and_how_to_remux(tmp_path: Path) -> None:

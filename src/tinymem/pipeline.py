@@ -124,12 +124,12 @@ def _report(model: pl.LightningModule, datamodule: Any, title: str, rows: dict[s
 
 
 def _resume_path(cfg: DictConfig) -> str | None:
-    """`ckpt_path` to resume from; a file path is read and checked first, so a bad one is named.
+    """`ckpt_path` to resume from; a file is read and checked first, so a bad one is named.
 
     Lightning's own names ("last", "hpc", ...) are resolved by Lightning.
     """
     path = cfg.get("ckpt_path")
-    if path is not None and Path(path).suffix:
+    if path is not None and Path(path).is_file():
         read_checkpoint(path)
     return path
 

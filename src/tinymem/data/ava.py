@@ -372,9 +372,12 @@ class AvaRows:
 def read_annotation_rows(path: PathType) -> AvaRows:
     """Read a groundtruth CSV as columns, every row kept (read_annotations merges boxes).
 
-    Raises DataFormatError naming the file and line for any row read_annotations rejects.
+    Raises DataFormatError naming the file and line for any row read_annotations rejects, and
+    for a file without rows.
     """
-    return _read_rows(path, ANNOTATION_COLUMNS)
+    rows = _read_rows(path, ANNOTATION_COLUMNS)
+    _require_rows(path, len(rows), ANNOTATION_COLUMNS)
+    return rows
 
 
 def read_detection_rows(path: PathType) -> AvaRows:

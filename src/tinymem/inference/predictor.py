@@ -298,11 +298,8 @@ class Predictor:
                         result = self._step(index, video_id, clip, boxes, stamp, first_ts, history)
                         writer.write(result)
                         scores = result.scores.numpy()  # [N, K]
-                        timeline.append(  # NaN: no person boxes (a gap in the plot)
-                            scores.max(axis=0)
-                            if len(scores)
-                            else np.full(len(self.class_ids), np.nan)
-                        )
+                        no_boxes = np.full(len(self.class_ids), np.nan)  # a gap in the plot
+                        timeline.append(scores.max(axis=0) if len(scores) else no_boxes)
                         if renderer is not None:
                             renderer.add(result, clip.display)
                         progress.advance(task)
