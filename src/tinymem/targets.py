@@ -18,6 +18,7 @@ from tinymem.memory.plan import ConfigError
 TARGET_KEY = "_target_"
 # Lightning's own hook for rebuilding a module from a checkpoint with an arbitrary callable.
 INSTANTIATOR_KEY = "_instantiator"
+HYDRA_KEY = "hydra"  # configures Hydra itself (launcher, sweeper), which builds those
 ALLOWED_TARGET_PREFIXES = (
     "tinymem.",
     "torch.optim.",  # optimizers and torch.optim.lr_scheduler
@@ -63,6 +64,8 @@ def _children(node: Any) -> list[tuple[Any, Any]]:
 
 def _walk(node: Any, key: str, source: str) -> None:
     for name, value in _children(node):
+        if not key and name == HYDRA_KEY:
+            continue  # Hydra's own node: its launcher and sweeper are Hydra's, not tinymem's
         if isinstance(name, int):
             where = f"{key}[{name}]"
         else:
@@ -84,6 +87,7 @@ def check_targets(cfg: Any, source: str) -> None:
     """Refuse any `_target_` (at any depth) outside the allowlist, naming the key and target.
 
     `source` says where the config came from ("config", "<file>"). OmegaConf values are
-    resolved first, so an interpolated target is checked as it would run.
+    resolved first, so an interpolated target is checked as it would run. A top-level `hydra`
+    node is Hydra's (its launcher and sweeper run before tinymem) and is not checked.
     """
     _walk(cfg, "", source)
