@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
+from PIL import Image
 
 from tinymem.config import compose_config
 from tinymem.data.classification_datamodule import EpicKitchensDataModule
@@ -275,11 +276,9 @@ def test_segments_stream_in_temporal_order_per_video(tmp_path: Path) -> None:
 def test_jpeg_frames_are_numbered_from_one_and_missing_files_are_named(tmp_path: Path) -> None:
     folder = tmp_path / "P01" / "rgb_frames" / "P01_01"
     folder.mkdir(parents=True)
-    from torchvision.io import write_jpeg
-
     for number in range(1, 6):
-        image = torch.full((3, 8, 8), number * 40, dtype=torch.uint8)
-        write_jpeg(image, str(folder / f"frame_{number:010d}.jpg"), 100)
+        image = Image.new("RGB", (8, 8), (number * 40,) * 3)
+        image.save(folder / f"frame_{number:010d}.jpg", quality=100)
     source = JpegFolderSource(
         tmp_path, FRAME_PATTERN, {"participant_id": "P01", "video_id": "P01_01"}
     )
