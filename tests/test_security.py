@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from tinymem.config import compose_config
 from tinymem.inference.predictor import predict
 from tinymem.memory.plan import ConfigError
 from tinymem.models.checkpoints import CheckpointError, read_state_dict
 from tinymem.pipeline import evaluate, train
+from tinymem.targets import HYDRA_WHITELIST, instantiate, is_allowed_target
 
 
 class _Payload:
@@ -97,3 +99,35 @@ def test_unreadable_checkpoint_is_named_and_never_loaded_unsafely(
     assert "weights_only" not in message
     with pytest.raises(CheckpointError, match="not a PyTorch checkpoint file"):
         read_state_dict(ckpt)
+
+
+def _hydra_whitelisted(target: str) -> bool:
+    """Hydra 1.4's matching rule: an exact entry, or `package.*` for names under `package.`."""
+    return any(
+        target.startswith(entry[:-1]) if entry.endswith(".*") else target == entry
+        for entry in HYDRA_WHITELIST
+    )
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "tinymem.data.synthetic.SyntheticSpec",
+        "torch.optim.AdamW",
+        "torch.optim.lr_scheduler.OneCycleLR",
+        "pytorch_lightning.Trainer",
+        "pytorch_lightning.TrainerX",
+        "pytorch_lightning.callbacks.ModelCheckpoint",
+        "tinymemx.evil",
+        "torch.load",
+        "os.system",
+        "builtins.print",
+    ],
+)
+def test_hydra_execution_whitelist_is_the_allowlist(target: str) -> None:
+    assert _hydra_whitelisted(target) == is_allowed_target(target)
+
+
+def test_instantiate_refuses_a_target_outside_the_allowlist_before_calling_it() -> None:
+    with pytest.raises(ConfigError, match="os.system"):
+        instantiate(OmegaConf.create({"_target_": "os.system", "_args_": ["echo PWNED"]}))

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
@@ -23,7 +22,7 @@ from tinymem.lit.restore import read_checkpoint, restore_module
 from tinymem.lit.wandb_report import finish_wandb
 from tinymem.memory.plan import ConfigError, parse_memory_spec
 from tinymem.metrics.ava import FrameMAP
-from tinymem.targets import check_targets
+from tinymem.targets import check_targets, instantiate
 
 log = logging.getLogger(__name__)
 

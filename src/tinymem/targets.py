@@ -4,13 +4,19 @@ Hydra's `instantiate` imports and calls whatever a `_target_` names, so a config
 one stored in a checkpoint) could run any code. tinymem instantiates only its own classes and
 functions, torch optimizers and schedulers, and the Lightning trainer, strategies, callbacks and
 loggers; any other target is refused, naming its key, before anything is built.
+
+`instantiate` is the one way the package builds objects from configs: it checks the allowlist
+and, on Hydra >= 1.4 (whose `instantiate` deprecates calls without one), hands Hydra the same
+allowlist as its execution whitelist.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from tinymem.memory.plan import ConfigError
@@ -27,6 +33,14 @@ ALLOWED_TARGET_PREFIXES = (
     "pytorch_lightning.loggers.",
     "pytorch_lightning.strategies.",
 )
+
+
+# Hydra >= 1.4 takes an execution whitelist: exact targets, or `package.*` for a package prefix.
+HYDRA_WHITELIST_KEY = "_execution_whitelist_"
+HYDRA_WHITELIST = tuple(
+    f"{prefix}*" if prefix.endswith(".") else prefix for prefix in ALLOWED_TARGET_PREFIXES
+)
+HYDRA_TAKES_WHITELIST = HYDRA_WHITELIST_KEY in inspect.signature(hydra_instantiate).parameters
 
 
 def is_allowed_target(target: object) -> bool:
@@ -91,3 +105,11 @@ def check_targets(cfg: Any, source: str) -> None:
     node is Hydra's (its launcher and sweeper run before tinymem) and is not checked.
     """
     _walk(cfg, "", source)
+
+
+def instantiate(config: Any, *args: Any, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate` of an allowlisted config (refused, naming the key, otherwise)."""
+    check_targets(config, "config")
+    if HYDRA_TAKES_WHITELIST:
+        kwargs[HYDRA_WHITELIST_KEY] = HYDRA_WHITELIST
+    return hydra_instantiate(config, *args, **kwargs)
