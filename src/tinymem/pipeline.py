@@ -33,7 +33,7 @@ def _positive_int(cfg: DictConfig, key: str) -> None:
 
 def validate_config(cfg: DictConfig) -> None:
     """Check types and ranges of the values the run depends on, before any data is read."""
-    if "model" in cfg:
+    if OmegaConf.select(cfg, "model.backbone") is not None:  # eval.yaml's model has options only
         _positive_int(cfg, "model.backbone.depth")
         parse_memory_spec(cfg.memory, depth=cfg.model.backbone.depth)
     for key in (
@@ -164,12 +164,19 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     prepare_data_once(datamodule, f"{cfg.data.root}.lock")  # one generator among all ranks
     classify = isinstance(datamodule, EpicKitchensDataModule | BreakfastDataModule)
     module_class = ClassificationModule if classify else DetectionModule
+    # e.g. model.inference_captions=dynamic: the same weights, captioner-free text memory
+    options = {k: v for k, v in (cfg.get("model") or {}).items() if v is not None}
+    if options and classify:
+        raise ConfigError(
+            f"model.{next(iter(options))}: evaluation options apply to detection checkpoints only"
+        )
     model = module_class.load_from_checkpoint(
         ckpt,
         map_location="cpu",
         optimizer=None,
         output_dir=cfg.paths.output_dir,
         **{k: v for k, v in task_kwargs(datamodule).items() if k == "eval_files"},
+        **options,
     )
     trainer = _build_trainer(cfg)
     trainer.test(model, datamodule=datamodule)

@@ -149,6 +149,13 @@ class StreamingModule(pl.LightningModule):
         """Captions this step writes into text memory (the batch's stored ones by default)."""
         return batch["captions"]
 
+    def caption_validity(self, captions: list[list[str]], stage: str) -> Tensor | None:
+        """[B, T] bool: which written captions may be attended (None: all of them).
+
+        Stored captions are all attendable (an empty one is the encoder's empty-caption token).
+        """
+        return None
+
     def write_memory(
         self, batch: Mapping[str, Any], out: TinyMemOutput, stage: str, region_mask: Tensor | None
     ) -> None:
@@ -160,6 +167,10 @@ class StreamingModule(pl.LightningModule):
                 assert self.text_encoder is not None
                 self.written_captions = self.step_captions(batch, out, stage)
                 text, mask = self.text_encoder(self.written_captions)  # [B, T*n, F], [B, T*n]
+                present = self.caption_validity(self.written_captions, stage)  # [B, T] or None
+                if present is not None:  # e.g. a dynamic caption of a clip without boxes
+                    per_token = self.text_encoder.tokens_per_caption
+                    mask = mask & present.to(mask.device).repeat_interleave(per_token, dim=1)
                 entries[name] = (text, mask & valid[:, None])
             elif name == "region":
                 assert out.region_features is not None and region_mask is not None
