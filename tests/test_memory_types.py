@@ -260,3 +260,16 @@ def test_inspection_names_the_captions_of_the_attended_entries() -> None:
     assert last.entries[1].captions == batches[0]["captions"][0]
     assert last.most_attended("text") in last.entries
     assert module.record_attention is False  # restored
+
+
+def test_region_memory_stores_roi_features_with_the_attention_head() -> None:
+    """Section 3.2: region memory is the boxes' RoI features, whichever head scores them."""
+    module = _module("region", "model.head.kind=attention", "+model.head.num_heads=4")
+    model, batch = module.model, _batch([1, 2], [True, True], seed=0)
+    with torch.no_grad():
+        out = model(batch["video"], batch["boxes"], batch["box_mask"])
+        encoded = model.backbone(batch["video"])
+        grid = encoded.tokens[:, -math.prod(encoded.thw) :]  # [B, THW, C]
+        roi = roi_pool(grid, encoded.thw, batch["boxes"], batch["box_mask"], (64, 64))
+    torch.testing.assert_close(out.region_features, roi)
+    assert not torch.allclose(out.box_features, roi)  # the head's attended features differ

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import MemorySpec
 from tinymem.memory.readout import VisionReadout
-from tinymem.models.heads import MultiTaskHead, RoIHead, roi_pool
+from tinymem.models.heads import MultiTaskHead, RoIHead, roi_pool, split_grid
 from tinymem.models.mvit import BackboneOutput, MViTBackbone, conv_output_size
 from tinymem.models.vit import VideoViT
 
@@ -164,10 +164,12 @@ class TinyMemDetector(TinyMem):
         """Detect actions for boxes [B, N, 4] in a clip [B, 3, T, H, W] given memory reads."""
         encoded, out = self.encode(video, memory)
         input_size = tuple(video.shape[-2:])
-        out.logits, out.box_features = self.head(
-            encoded.tokens, encoded.thw, boxes, box_mask, input_size
-        )
-        out.region_features = out.box_features
+        _, grid = split_grid(encoded.tokens, encoded.thw)  # [B, THW, C]
+        roi = self.head.roi_features(grid, encoded.thw, boxes, box_mask, input_size)  # [B, N, C]
+        out.logits, out.box_features = self.head.classify(roi, grid, encoded.thw, boxes, box_mask)
+        # Region memory stores the person boxes' RoI features (section 3.2) with every head,
+        # not the attention head's output.
+        out.region_features = roi
         if self.grid_blocks:  # region memory pooled from an earlier block's output grid
             grid, thw = encoded.grids[self.grid_blocks[0]]
             out.region_features = roi_pool(grid, thw, boxes, box_mask, input_size)
