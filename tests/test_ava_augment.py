@@ -2,8 +2,10 @@
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torchvision import tv_tensors
 
+from tinymem.config import compose_config
 from tinymem.data.ava_clips import VIDEO_MEAN, VIDEO_STD, AvaAugment, build_transform
 
 HEIGHT, WIDTH, FRAMES = 240, 320, 2  # AVA-like 4:3 frames
@@ -110,3 +112,16 @@ def test_bad_augment_values_name_the_key(kwargs, message):
 def test_crop_larger_than_short_side_is_refused():
     with pytest.raises(ValueError, match="data.crop_size"):
         build_transform(True, 300, AvaAugment(kind="ava"))
+
+
+def test_paper_recipe_scales_train_256_crop_224_and_evaluate_at_256():
+    """Section 4 / appendix A: training short side 256 then a 224 crop; inference short side 256."""
+    cfg = compose_config("train", ["experiment=ava/tinymem16_12"])
+    augment = AvaAugment(**OmegaConf.to_container(cfg.data.augment))
+    clip, box = transform(True, augment, 0)  # seed 0: the crop keeps the whole box
+    assert clip.shape[-2:] == (224, 224)
+    assert (box[2] - box[0]).item() == pytest.approx((BOX[2] - BOX[0]) * 256 / HEIGHT, abs=1.0)
+    clip, box = transform(False, augment, 0)
+    assert clip.shape[-2:] == (256, round(WIDTH * 256 / HEIGHT))  # whole frame, short side 256
+    memvit = AvaAugment(**{**OmegaConf.to_container(cfg.data.augment), "eval_short_side": 224})
+    assert transform(False, memvit, 0)[0].shape[-2:] == (224, 298)  # MeMViT's option
