@@ -7,7 +7,7 @@ import torch
 
 from tinymem.config import compose_config
 from tinymem.lit.detection import DetectionModule
-from tinymem.memory.cache import FifoCache, StreamMemory
+from tinymem.memory.cache import FifoCache, MemoryRead, StreamMemory
 from tinymem.memory.plan import ConfigError, parse_memory_spec, select_layers
 from tinymem.memory.readout import MemoryReadout
 
@@ -223,3 +223,32 @@ def test_attention_box_head_is_selectable() -> None:
         DetectionModule(
             backbone=cfg.model.backbone, head={"kind": "mlp"}, memory=cfg.memory, class_ids=[1]
         )
+
+
+def test_readout_groups_heads_gives_each_head_its_own_channel_group() -> None:
+    """Section 3.3's group conv: `groups: heads` (the recipes) -> head h reads channel slice h."""
+    readout = MemoryReadout(
+        in_dim=64,
+        out_dim=32,
+        num_heads=4,
+        kernel=3,
+        stride=2,
+        groups="heads",
+        max_distance=2,
+        query_time=2,
+    )
+    assert readout.proj_k.groups == readout.proj_v.groups == 4
+    assert readout.proj_k.weight.shape == (32, 16, 3)  # 4x fewer weights than groups=1
+    tokens = torch.randn(1, 1, 4, 64)  # [B, l, N, C]
+    read = MemoryRead(tokens, torch.ones(1, 1, 4, dtype=torch.bool), torch.tensor([1]))
+    changed = tokens.clone()
+    changed[..., :16] += 1.0  # the first head's channel group only
+    base = readout(read).key  # [B, heads, l*N', head_dim]
+    moved = readout(MemoryRead(changed, read.mask, read.distance)).key
+    differs = (moved - base).abs().amax(dim=(0, 2, 3)) > 0  # [heads]
+    assert differs.tolist() == [True, False, False, False]
+    six_heads = MemoryReadout(64, 48, 6, 3, 2, "heads", max_distance=2, query_time=2)
+    assert six_heads.proj_k.groups == 2  # heads share groups where 6 does not divide 64
+    for recipe in ("ava/tinymem16_12", "epic_kitchens/tinymem16_4", "breakfast/tinymem16_4"):
+        cfg = compose_config("train", [f"experiment={recipe}"])
+        assert cfg.memory.readout.groups == "heads"

@@ -26,6 +26,8 @@ KINDS: tuple[str, ...] = (
     "text+region",
     "text+region_token",
 )
+# memory.readout.groups value: one P_k/P_v conv group per attention head of the reading block.
+READOUT_HEAD_GROUPS = "heads"
 # Types whose memory tokens depend on the block that reads them (one cache per block).
 PER_BLOCK_TYPES: tuple[str, ...] = ("vision",)
 # text+region_token plans (EK-100, Breakfast): this fraction of the selected blocks reads text.
@@ -51,7 +53,7 @@ class MemorySpec:
     # (None: the detection head's RoI features of the last block, the paper's)
     readout_kernel: int  # kernel of the P_k/P_v group conv over memory tokens
     readout_stride: int  # stride of that conv (token compression factor)
-    readout_groups: int  # groups of that conv
+    readout_groups: int | str  # groups of that conv: a count, or "heads" (one per head)
 
     @property
     def cache_size(self) -> int:
@@ -185,5 +187,9 @@ def parse_memory_spec(cfg: Mapping[str, Any], depth: int, prefix: str = "memory"
         region_block=None if region is None else region % depth,
         readout_kernel=_require_int(readout, "kernel", 1, f"{prefix}.readout"),
         readout_stride=_require_int(readout, "stride", 1, f"{prefix}.readout"),
-        readout_groups=_require_int(readout, "groups", 1, f"{prefix}.readout"),
+        readout_groups=(
+            READOUT_HEAD_GROUPS
+            if readout.get("groups") == READOUT_HEAD_GROUPS
+            else _require_int(readout, "groups", 1, f"{prefix}.readout")
+        ),
     )

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tinymem.memory.cache import MemoryRead
+from tinymem.memory.plan import READOUT_HEAD_GROUPS
 
 REL_POS_INIT_STD = 0.02
 
@@ -36,7 +37,8 @@ class MemoryReadout(nn.Module):
     """Turns cached memory tokens into keys/values of one attention block.
 
     Each entry's tokens are projected separately (entries never mix) by a bias-free grouped
-    Conv1d along the token axis, whose stride compresses the token count; keys and values then
+    Conv1d along the token axis (`groups`: a count, or "heads" for one group per attention
+    head), whose stride compresses the token count; keys and values then
     share one LayerNorm over the head dimension. A learned table gives the temporal relative
     position term between each query time and each memory entry's distance in clips.
     """
@@ -48,12 +50,17 @@ class MemoryReadout(nn.Module):
         num_heads: int,
         kernel: int,
         stride: int,
-        groups: int,
+        groups: int | str,
         max_distance: int,
         query_time: int,
     ) -> None:
         super().__init__()
-        if in_dim % groups or out_dim % groups:
+        if groups == READOUT_HEAD_GROUPS:
+            # Each head's keys/values come from its own slice of the memory channels; where the
+            # head count does not divide the memory width (ViT-S: 6 heads, 512-d text), heads
+            # share groups: the largest count dividing both.
+            groups = math.gcd(num_heads, in_dim)
+        if not isinstance(groups, int) or in_dim % groups or out_dim % groups:
             raise ValueError(
                 f"memory.readout.groups={groups} must divide the memory width {in_dim} "
                 f"and the attention width {out_dim}"
