@@ -44,6 +44,7 @@ class ClassificationModule(StreamingModule):
         outputs: Mapping[str, int],
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
+        exclude_from_weight_decay: bool = False,
         label_smoothing: float = 0.0,
         video_aggregate: str = "none",
         compile: bool = False,
@@ -52,7 +53,7 @@ class ClassificationModule(StreamingModule):
         descriptions: str | None = None,
         caption_top_k: int = 0,
     ) -> None:
-        super().__init__(optimizer, scheduler)
+        super().__init__(optimizer, scheduler, exclude_from_weight_decay)
         backbone, head, memory = plain(backbone), plain(head), plain(memory)
         outputs = dict(plain(outputs))
         self.save_hyperparameters(

@@ -45,6 +45,7 @@ class DetectionModule(StreamingModule):
         class_ids: list[int],
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
+        exclude_from_weight_decay: bool = False,
         eval_files: Mapping[str, str | None] | None = None,
         output_dir: str = ".",
         compile: bool = False,
@@ -52,7 +53,7 @@ class DetectionModule(StreamingModule):
         descriptions: str = "synthetic",
         caption_top_k: int = DEFAULT_CAPTION_TOP_K,
     ) -> None:
-        super().__init__(optimizer, scheduler)
+        super().__init__(optimizer, scheduler, exclude_from_weight_decay)
         backbone, head, memory = plain(backbone), plain(head), plain(memory)
         self.save_hyperparameters(
             {

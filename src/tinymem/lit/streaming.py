@@ -12,6 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from tinymem.lit.param_groups import weight_decay_groups
 from tinymem.memory.cache import MemoryRead, StreamMemory
 from tinymem.memory.clip_vision import ClipVisionEncoder
 from tinymem.memory.encoders import TextEncoder, pad_region_tokens
@@ -76,10 +77,12 @@ class StreamingModule(pl.LightningModule):
         self,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
+        exclude_from_weight_decay: bool = False,
     ) -> None:
         super().__init__()
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.exclude_from_weight_decay = exclude_from_weight_decay
         self.record_attention = False  # record memory attention per step (inspection, wandb)
         self.written_captions: list[list[str]] = []  # text memory written by the last step
 
@@ -226,8 +229,15 @@ class StreamingModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
-        """Optimizer (and optional scheduler) from the `_partial_` factories in the config."""
-        params = [p for p in self.parameters() if p.requires_grad]
+        """Optimizer (and optional scheduler) from the `_partial_` factories in the config.
+
+        With `exclude_from_weight_decay`, biases, norms, relative-position tables and learned
+        tokens form a second parameter group with weight decay 0 (MeMViT's practice).
+        """
+        if self.exclude_from_weight_decay:
+            params: Any = weight_decay_groups(self.named_parameters())
+        else:
+            params = [p for p in self.parameters() if p.requires_grad]
         optimizer = self.optimizer_factory(params=params)
         if self.scheduler_factory is None:
             return optimizer
