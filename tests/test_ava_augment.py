@@ -1,5 +1,7 @@
 """AVA clip transforms: boxes follow every resize, crop and flip (covering the same pixels)."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -7,6 +9,7 @@ from torchvision import tv_tensors
 
 from tinymem.config import compose_config
 from tinymem.data.ava_clips import VIDEO_MEAN, VIDEO_STD, AvaAugment, build_transform
+from tinymem.train import CONFIG_DIR
 
 HEIGHT, WIDTH, FRAMES = 240, 320, 2  # AVA-like 4:3 frames
 BOX = (96, 48, 192, 216)  # x1, y1, x2, y2 in pixels: a white person box ...
@@ -125,3 +128,12 @@ def test_paper_recipe_scales_train_256_crop_224_and_evaluate_at_256():
     assert clip.shape[-2:] == (256, round(WIDTH * 256 / HEIGHT))  # whole frame, short side 256
     memvit = AvaAugment(**{**OmegaConf.to_container(cfg.data.augment), "eval_short_side": 224})
     assert transform(False, memvit, 0)[0].shape[-2:] == (224, 298)  # MeMViT's option
+
+
+def test_paper_recipe_states_its_person_proposals_and_threshold():
+    """The box file and score threshold evaluated are part of the AVA recipe, not data=ava's."""
+    recipe = OmegaConf.load(Path(CONFIG_DIR) / "experiment" / "ava" / "_recipe.yaml")
+    assert recipe.data.val_proposals == "annotations/ava_val_predicted_boxes.csv"
+    assert recipe.data.proposal_min_score == 0.9
+    cfg = compose_config("train", ["experiment=ava/tinymem16_12", "data.proposal_min_score=0.8"])
+    assert cfg.data.proposal_min_score == 0.8  # a user's boxes, a user's threshold
