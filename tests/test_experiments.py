@@ -168,7 +168,7 @@ def _outputs(cfg: DictConfig) -> dict[str, int]:
     """Head outputs the data gives the classification module (pipeline.task_kwargs)."""
     if "num_verbs" in cfg.data:
         return {"verb": cfg.data.num_verbs, "noun": cfg.data.num_nouns}
-    if cfg.data.task == "activity":
+    if cfg.data.task == "activity" and cfg.data.activity_target == "activity":
         return {"activity": BREAKFAST_ACTIVITIES}
     return {"action": BREAKFAST_ACTIONS}
 

@@ -89,7 +89,9 @@ def task_kwargs(datamodule: pl.LightningDataModule) -> dict[str, Any]:
             "label_smoothing": datamodule.label_smoothing,
         }
     if isinstance(datamodule, BreakfastDataModule):
-        name = "activity" if datamodule.task == "activity" else "action"
+        name = "action"  # task A
+        if datamodule.task == "activity":  # task B: the video's sub-actions, or its activity
+            name = "actions" if datamodule.activity_target == "actions" else "activity"
         return {
             "outputs": {name: datamodule.num_classes},
             "label_smoothing": datamodule.label_smoothing,
