@@ -28,6 +28,9 @@ KINDS: tuple[str, ...] = (
 )
 # memory.readout.groups value: one P_k/P_v conv group per attention head of the reading block.
 READOUT_HEAD_GROUPS = "heads"
+# Types with one token per frame: with `memory.frame_time` each token's relative-position term
+# uses its frame's time; the other types' tokens (region, region_token, vision) use their clip's.
+FRAME_TIMED_TYPES: tuple[str, ...] = ("text", "clip_vision")
 # Types whose memory tokens depend on the block that reads them (one cache per block).
 PER_BLOCK_TYPES: tuple[str, ...] = ("vision",)
 # text+region_token plans (EK-100, Breakfast): this fraction of the selected blocks reads text.
@@ -54,6 +57,7 @@ class MemorySpec:
     readout_kernel: int  # kernel of the P_k/P_v group conv over memory tokens
     readout_stride: int  # stride of that conv (token compression factor)
     readout_groups: int | str  # groups of that conv: a count, or "heads" (one per head)
+    frame_time: bool = False  # text / clip_vision tokens carry their frame's time (appendix A)
 
     @property
     def cache_size(self) -> int:
@@ -176,6 +180,9 @@ def parse_memory_spec(cfg: Mapping[str, Any], depth: int, prefix: str = "memory"
             f"{prefix}.region_block: expected null or a block index in [-{depth}, {depth}), "
             f"got {region!r}"
         )
+    frame_time = cfg.get("frame_time", False)
+    if not isinstance(frame_time, bool):
+        raise ConfigError(f"{prefix}.frame_time: expected true or false, got {frame_time!r}")
     return MemorySpec(
         kind=kind,
         layers=layers,
@@ -192,4 +199,5 @@ def parse_memory_spec(cfg: Mapping[str, Any], depth: int, prefix: str = "memory"
             if readout.get("groups") == READOUT_HEAD_GROUPS
             else _require_int(readout, "groups", 1, f"{prefix}.readout")
         ),
+        frame_time=frame_time,
     )

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from tinymem.memory.cache import MemoryRead
-from tinymem.memory.plan import MemorySpec
+from tinymem.memory.plan import FRAME_TIMED_TYPES, MemorySpec
 from tinymem.memory.readout import VisionReadout
 from tinymem.models.heads import MultiTaskHead, RoIHead, roi_pool, split_grid
 from tinymem.models.mvit import BackboneOutput, MViTBackbone, conv_output_size
@@ -91,6 +91,8 @@ class TinyMem(nn.Module):
                     stride=spec.readout_stride,
                     groups=spec.readout_groups,
                     max_distance=spec.cache_size,
+                    # appendix A's per-token memory time: frame time where tokens have one
+                    frame_time=spec.frame_time and kind in FRAME_TIMED_TYPES,
                 )
         self.capture_blocks = (spec.source_block,) if "region_token" in spec.types else ()
         pool_block = "region" in spec.types and spec.region_block is not None
