@@ -190,7 +190,8 @@ def _full_reads(
     }
     shapes = model.vision_entry_shapes()  # vision@<block> -> (tokens, 2 x width)
     for kind in set(spec.types) - {"vision"}:
-        shapes[kind] = (entry_tokens[kind], dims[kind])
+        if not spec.per_block(kind):  # per-layer region tokens: in vision_entry_shapes
+            shapes[kind] = (entry_tokens[kind], dims[kind])
     distance = torch.arange(1, spec.length + 1, device=device) * spec.stride
     return {
         name: MemoryRead(

@@ -120,7 +120,8 @@ class StreamingModule(pl.LightningModule):
             shapes["text"] = (tokens, self.text_encoder.feature_dim)  # frozen features
         widths = region_widths(model.backbone, self.spec)
         for kind in {"region", "region_token"} & set(types):
-            shapes[kind] = (self.spec.n_region, widths[kind])
+            if not self.spec.per_block(kind):  # per-layer region tokens: the model's shapes
+                shapes[kind] = (self.spec.n_region, widths[kind])
         if "clip_vision" in types:
             assert self.clip_vision_encoder is not None
             shapes["clip_vision"] = (self.num_frames, self.clip_vision_encoder.dim)
@@ -179,9 +180,8 @@ class StreamingModule(pl.LightningModule):
                 assert out.region_features is not None and region_mask is not None
                 mask = region_mask & valid[:, None]
                 entries[name] = pad_region_tokens(out.region_features, mask, self.spec.n_region)
-            elif name == "region_token":
-                assert out.global_tokens is not None
-                tokens = out.global_tokens  # [B, G, C]
+            elif name.split("@")[0] == "region_token":  # one cache, or one per layer
+                tokens = out.region_tokens[name]  # [B, G, C]
                 entries[name] = (tokens, valid[:, None].expand(-1, tokens.shape[1]))
             elif name == "clip_vision":
                 assert self.clip_vision_encoder is not None
