@@ -55,7 +55,6 @@ class TinyMemOutput:
     logits: Tensor | dict[str, Tensor]  # detection: [B, N, K] per box; classification: per task
     box_features: Tensor | None = None  # [B, N, C] the head's per-box features
     region_features: Tensor | None = None  # [B, N, C_r] RoI features region memory stores
-    global_tokens: Tensor | None = None  # [B, G, C] source block's global tokens (region_token)
     region_tokens: dict[str, Tensor] = field(default_factory=dict)  # cache -> [B, G, C_block]
     kept_kv: dict[str, Tensor] = field(default_factory=dict)  # vision cache -> [B, P+N_kv, 2C]
     memory_attention: dict[str, Tensor] = field(default_factory=dict)  # type -> [B, l] mass
@@ -162,7 +161,6 @@ class TinyMem(nn.Module):
             attention.setdefault(self.layer_types[index], []).append(mass)
         out = TinyMemOutput(
             logits=torch.empty(0),
-            global_tokens=encoded.captured.get(self.spec.source_block),
             region_tokens={
                 name: encoded.captured[block] for name, block in self.region_token_caches.items()
             },
