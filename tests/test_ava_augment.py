@@ -7,9 +7,8 @@ import torch
 from omegaconf import OmegaConf
 from torchvision import tv_tensors
 
-from tinymem.config import compose_config
+from tinymem.config import CONFIG_DIR, compose_config
 from tinymem.data.ava_clips import VIDEO_MEAN, VIDEO_STD, AvaAugment, build_transform
-from tinymem.train import CONFIG_DIR
 
 HEIGHT, WIDTH, FRAMES = 240, 320, 2  # AVA-like 4:3 frames
 BOX = (96, 48, 192, 216)  # x1, y1, x2, y2 in pixels: a white person box ...
