@@ -36,7 +36,7 @@ def _positive_int(cfg: DictConfig, key: str) -> None:
 def validate_config(cfg: DictConfig) -> None:
     """Check types, ranges and `_target_`s of the run's config, before any data is read."""
     check_targets(cfg, "config")
-    if "model" in cfg:
+    if OmegaConf.select(cfg, "model.backbone") is not None:  # eval.yaml's model has options only
         _positive_int(cfg, "model.backbone.depth")
         parse_memory_spec(cfg.memory, depth=cfg.model.backbone.depth)
     for key in (
@@ -92,7 +92,9 @@ def task_kwargs(datamodule: pl.LightningDataModule) -> dict[str, Any]:
             "label_smoothing": datamodule.label_smoothing,
         }
     if isinstance(datamodule, BreakfastDataModule):
-        name = "activity" if datamodule.task == "activity" else "action"
+        name = "action"  # task A
+        if datamodule.task == "activity":  # task B: the video's sub-actions, or its activity
+            name = "actions" if datamodule.activity_target == "actions" else "activity"
         return {
             "outputs": {name: datamodule.num_classes},
             "label_smoothing": datamodule.label_smoothing,
@@ -179,6 +181,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     prepare_data_once(datamodule, f"{cfg.data.root}.lock")  # one generator among all ranks
     classify = isinstance(datamodule, EpicKitchensDataModule | BreakfastDataModule)
     module_class = ClassificationModule if classify else DetectionModule
+    # e.g. model.inference_captions=dynamic: the same weights, captioner-free text memory
+    options = {k: v for k, v in (cfg.get("model") or {}).items() if v is not None}
+    if options and classify:
+        raise ConfigError(
+            f"model.{next(iter(options))}: evaluation options apply to detection checkpoints only"
+        )
     model = restore_module(
         module_class,
         checkpoint,
@@ -186,6 +194,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         optimizer=None,
         output_dir=cfg.paths.output_dir,
         **{k: v for k, v in task_kwargs(datamodule).items() if k == "eval_files"},
+        **options,
     )
     trainer = _build_trainer(cfg)
     trainer.test(model, datamodule=datamodule)

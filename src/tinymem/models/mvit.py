@@ -226,9 +226,20 @@ class MViTBackbone(MViT):
         return t, h, w
 
     def attach_memory(
-        self, index: int, in_dim: int, kernel: int, stride: int, groups: int, max_distance: int
+        self,
+        index: int,
+        in_dim: int,
+        kernel: int,
+        stride: int,
+        groups: int | str,
+        max_distance: int,
+        frame_time: bool = False,
     ) -> None:
-        """Give block `index` a readout of memory tokens of width `in_dim`."""
+        """Give block `index` a readout of memory tokens of width `in_dim`.
+
+        `frame_time`: each token carries its frame's time (at the query's temporal resolution)
+        in the relative-position term, not only its clip's.
+        """
         cfg = self.block_setting[index]
         self.blocks[index].attn.memory_readout = MemoryReadout(
             in_dim=in_dim,
@@ -239,6 +250,7 @@ class MViTBackbone(MViT):
             groups=groups,
             max_distance=max_distance,
             query_time=self.pos_encoding.temporal_size,
+            time_slots=self.pos_encoding.temporal_size if frame_time else 1,
         )
 
     def block_width(self, index: int) -> int:
