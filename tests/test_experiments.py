@@ -153,7 +153,7 @@ def _outputs(cfg: DictConfig) -> dict[str, int]:
     """Head outputs the data gives the classification module (pipeline.task_kwargs)."""
     if "num_verbs" in cfg.data:
         return {"verb": cfg.data.num_verbs, "noun": cfg.data.num_nouns}
-    if cfg.data.task == "activity":
+    if cfg.data.task == "activity" and cfg.data.activity_target == "activity":
         return {"activity": BREAKFAST_ACTIVITIES}
     return {"action": BREAKFAST_ACTIONS}
 
@@ -251,7 +251,10 @@ def test_experiment_model_runs_a_meta_forward(name: str) -> None:
             out = model(video, reads)
             shapes = {k: tuple(v.shape) for k, v in out.logits.items()}
             assert shapes == {k: (1, n) for k, n in _outputs(cfg).items()}
-    if "region_token" in spec.types:
-        assert out.global_tokens is not None
-        assert out.global_tokens.shape == (1, spec.n_region, dims["region_token"])
-    assert set(out.kept_kv) == set(model.vision_entry_shapes())
+    region_tokens = {n for n in model.cache_names.values() if n.split("@")[0] == "region_token"}
+    assert set(out.region_tokens) == region_tokens
+    for name, tokens in out.region_tokens.items():  # [1, G, C] of the block that writes them
+        block = model.region_token_caches[name]
+        assert tokens.shape == (1, spec.n_region, model.backbone.block_width(block))
+    vision = {n for n in model.cache_names.values() if n.startswith("vision@")}
+    assert set(out.kept_kv) == vision

@@ -75,7 +75,8 @@ def build_detector(
         model = build_tinymem(cfg.model, memory, DetectionTask(AVA_NUM_ACTIONS), widths)
     assert isinstance(model, TinyMemDetector)
     frames, crop = int(cfg.model.backbone.num_frames), int(cfg.model.backbone.crop_size)
-    entry_tokens = {name: tokens for name, (tokens, _) in model.entry_shapes().items()}
+    # tokens one clip writes per memory type (per-block caches of a type all write the same)
+    entry_tokens = {name.split("@")[0]: n for name, (n, _) in model.entry_shapes().items()}
     return Detector(model.eval(), model.spec, frames, crop, entry_tokens)
 
 

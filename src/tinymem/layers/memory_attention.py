@@ -18,6 +18,10 @@ class MemoryKV:
     mask: Tensor  # [B, M] bool, True where attendable
     distance: Tensor  # [M] long: clips back of each memory token
     entry_distance: Tensor  # [l] long: clips back of each entry; tokens come entry by entry
+    # Appendix A's memory time t^{m_k}: token m uses row rel_rows[rel_index[m]] of the readout's
+    # relative-position table (clip time: one row per entry; frame time: one per entry and slot)
+    rel_rows: Tensor  # [R] long: the table rows this read uses
+    rel_index: Tensor  # [M] long: which of them each memory token uses
 
     @property
     def entry_index(self) -> Tensor:

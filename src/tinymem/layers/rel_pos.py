@@ -104,13 +104,11 @@ def grid_indicators(
     ).reshape(k_t * k_h * k_w, k_h + k_w + k_t)
 
 
-def memory_rel_pos(
-    table: Tensor, q: Tensor, q_thw: tuple[int, int, int], distance: Tensor
-) -> Tensor:
-    """Logits [B, heads, THW, M] of grid queries [B, heads, THW, d] against memory distances.
+def memory_rel_pos(table: Tensor, q: Tensor, q_thw: tuple[int, int, int], rows: Tensor) -> Tensor:
+    """Logits [B, heads, THW, R] of grid queries [B, heads, THW, d] against table rows [R].
 
-    `table` [max_distance, q_t, d] holds one vector per (clips back, query time); memory token m
-    is `distance[m]` clips back.
+    `table` [rows, q_t, d] holds one vector per (memory time, query time); with clip time row
+    `distance - 1` is the memory `distance` clips back.
     """
     batch, heads, _, head_dim = q.shape
     q_t, q_h, q_w = q_thw
@@ -120,6 +118,6 @@ def memory_rel_pos(
             f"got {q_t}; build the model with the clip length used at run time"
         )
     r_q = q.reshape(batch, heads, q_t, q_h * q_w, head_dim)
-    rows = table[distance - 1]  # [M, q_t, head_dim]
-    rel = torch.einsum("bhtnc,mtc->bhtnm", r_q, rows)  # [B, heads, q_t, HW, M]
+    vectors = table[rows]  # [R, q_t, head_dim]
+    rel = torch.einsum("bhtnc,mtc->bhtnm", r_q, vectors)  # [B, heads, q_t, HW, R]
     return rel.reshape(batch, heads, q_t * q_h * q_w, -1)

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from torch import Tensor
 
+from tinymem.lit.param_groups import weight_decay_groups
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.clip_vision import ClipVisionEncoder
 from tinymem.memory.encoders import TextEncoder
@@ -47,10 +49,12 @@ class StreamingModule(pl.LightningModule):
         self,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
+        exclude_from_weight_decay: bool = False,
     ) -> None:
         super().__init__()
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.exclude_from_weight_decay = exclude_from_weight_decay
         self.record_attention = False  # record memory attention per step (inspection, wandb)
         self.written_captions: list[list[str]] = []  # text memory written by the last step
         self.register_load_state_dict_pre_hook(nest_legacy_encoder_keys)
@@ -88,14 +92,16 @@ class StreamingModule(pl.LightningModule):
         memory.begin_step(batch["video_id"], batch["is_first"])
         self.model.record_memory_attention(self.record_attention)
         out = self.forward_step(batch, memory.read())
-        captions = batch.get("captions")
+        captions, caption_mask = batch.get("captions"), None
         if "text" in memory.types:
             self.written_captions = captions = self.step_captions(batch, out, stage)
+            caption_mask = self.caption_validity(captions, stage)  # [B, T] or None
         memory.write(
             out,
             batch["valid"],
             clip_index=batch.get("clip_index"),
             captions=captions,
+            caption_mask=caption_mask,
             video=batch["video"],
             region_mask=batch.get("box_mask"),
         )
@@ -110,6 +116,13 @@ class StreamingModule(pl.LightningModule):
     ) -> list[list[str]]:
         """Captions this step writes into text memory (the batch's stored ones by default)."""
         return batch["captions"]
+
+    def caption_validity(self, captions: list[list[str]], stage: str) -> Tensor | None:
+        """[B, T] bool: which written captions may be attended (None: all of them).
+
+        Stored captions are all attendable (an empty one is the encoder's empty-caption token).
+        """
+        return None
 
     def _reset(self, stage: str) -> None:
         self.memories[stage].clear()
@@ -148,8 +161,15 @@ class StreamingModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
-        """Optimizer (and optional scheduler) from the `_partial_` factories in the config."""
-        params = [p for p in self.parameters() if p.requires_grad]
+        """Optimizer (and optional scheduler) from the `_partial_` factories in the config.
+
+        With `exclude_from_weight_decay`, biases, norms, relative-position tables and learned
+        tokens form a second parameter group with weight decay 0 (MeMViT's practice).
+        """
+        if self.exclude_from_weight_decay:
+            params: Any = weight_decay_groups(self.named_parameters())
+        else:
+            params = [p for p in self.parameters() if p.requires_grad]
         optimizer = self.optimizer_factory(params=params)
         if self.scheduler_factory is None:
             return optimizer

@@ -12,6 +12,7 @@ from tinymem.layers.memory_attention import MemoryKV
 from tinymem.layers.pooling import TokenPool
 from tinymem.layers.rel_pos import memory_rel_pos
 from tinymem.memory.cache import MemoryRead
+from tinymem.memory.plan import READOUT_HEAD_GROUPS
 
 REL_POS_INIT_STD = 0.02
 
@@ -20,9 +21,13 @@ class MemoryReadout(nn.Module):
     """Turns cached memory tokens into keys/values of one attention block.
 
     Each entry's tokens are projected separately (entries never mix) by a bias-free grouped
-    Conv1d along the token axis, whose stride compresses the token count; keys and values then
+    Conv1d along the token axis (`groups`: a count, or "heads" for one group per attention
+    head), whose stride compresses the token count; keys and values then
     share one LayerNorm over the head dimension. A learned table gives the temporal relative
-    position term between each query time and each memory entry's distance in clips.
+    position term between each query time and each memory token's time: its clip's distance
+    (`time_slots=1`), or with `time_slots=S` its clip's distance and the slot of its frame in
+    that clip (S time steps per clip, the query's temporal resolution): the table has one row per
+    (clips back, slot), row `(distance - 1) * S + slot`.
     """
 
     def __init__(
@@ -32,12 +37,18 @@ class MemoryReadout(nn.Module):
         num_heads: int,
         kernel: int,
         stride: int,
-        groups: int,
+        groups: int | str,
         max_distance: int,
         query_time: int,
+        time_slots: int = 1,
     ) -> None:
         super().__init__()
-        if in_dim % groups or out_dim % groups:
+        if groups == READOUT_HEAD_GROUPS:
+            # Each head's keys/values come from its own slice of the memory channels; where the
+            # head count does not divide the memory width (ViT-S: 6 heads, 512-d text), heads
+            # share groups: the largest count dividing both.
+            groups = math.gcd(num_heads, in_dim)
+        if not isinstance(groups, int) or in_dim % groups or out_dim % groups:
             raise ValueError(
                 f"memory.readout.groups={groups} must divide the memory width {in_dim} "
                 f"and the attention width {out_dim}"
@@ -52,7 +63,9 @@ class MemoryReadout(nn.Module):
         self.proj_k = nn.Conv1d(in_dim, out_dim, **conv)
         self.proj_v = nn.Conv1d(in_dim, out_dim, **conv)
         self.norm = nn.LayerNorm(self.head_dim)
-        self.rel_pos_mem = nn.Parameter(torch.zeros(max_distance, query_time, self.head_dim))
+        self.time_slots = time_slots
+        rows = max_distance * time_slots  # one per (clips back, slot)
+        self.rel_pos_mem = nn.Parameter(torch.zeros(rows, query_time, self.head_dim))
         nn.init.trunc_normal_(self.rel_pos_mem, std=REL_POS_INIT_STD)
 
     def _project(self, conv: nn.Conv1d, x: Tensor, batch: int, entries: int) -> Tensor:
@@ -78,16 +91,29 @@ class MemoryReadout(nn.Module):
         n_out = mask.shape[-1]
         mask = mask.reshape(batch, entries * n_out) > 0
         distance = read.distance.repeat_interleave(n_out)  # [l*N']
+        slots = self.time_slots
+        # slot of each output token: its window centre's position in the entry, in S steps
+        centre = torch.arange(n_out, device=distance.device) * self.stride  # [N']
+        slot = (centre * slots // tokens).clamp(max=slots - 1)  # [N']
+        rel_rows = (read.distance[:, None] - 1) * slots + torch.arange(slots, device=slot.device)
+        entry = torch.arange(entries, device=slot.device).repeat_interleave(n_out)  # [l*N']
         return MemoryKV(
-            key=key, value=value, mask=mask, distance=distance, entry_distance=read.distance
+            key=key,
+            value=value,
+            mask=mask,
+            distance=distance,
+            entry_distance=read.distance,
+            rel_rows=rel_rows.reshape(-1),  # [l*S]
+            rel_index=entry * slots + slot.repeat(entries),  # [l*N']
         )
 
-    def rel_pos(self, q: Tensor, q_thw: tuple[int, int, int], distance: Tensor) -> Tensor:
-        """Temporal relative-position logits [B, heads, THW, M] for grid queries [B, heads, THW, d].
+    def rel_pos(self, q: Tensor, q_thw: tuple[int, int, int], rows: Tensor) -> Tensor:
+        """Temporal relative-position logits [B, heads, THW, R] for grid queries [B, heads, THW, d].
 
-        Only the queries on the T x H x W grid are given (no class or other prefix tokens).
+        Only the queries on the T x H x W grid are given (no class or other prefix tokens);
+        `rows` [R] are rows of the table (`MemoryKV.rel_rows`, or one per token).
         """
-        return memory_rel_pos(self.rel_pos_mem, q, q_thw, distance)
+        return memory_rel_pos(self.rel_pos_mem, q, q_thw, rows)
 
 
 class VisionReadout(nn.Module):
@@ -178,8 +204,10 @@ class VisionReadout(nn.Module):
             mask=mask,
             distance=distance,
             entry_distance=read.distance,
+            rel_rows=read.distance - 1,  # clip time: one table row per entry
+            rel_index=torch.arange(entries, device=mask.device).repeat_interleave(n_out),
         )
 
-    def rel_pos(self, q: Tensor, q_thw: tuple[int, int, int], distance: Tensor) -> Tensor:
-        """Temporal relative-position logits [B, heads, THW, M], as `MemoryReadout.rel_pos`."""
-        return memory_rel_pos(self.rel_pos_mem, q, q_thw, distance)
+    def rel_pos(self, q: Tensor, q_thw: tuple[int, int, int], rows: Tensor) -> Tensor:
+        """Temporal relative-position logits [B, heads, THW, R], as `MemoryReadout.rel_pos`."""
+        return memory_rel_pos(self.rel_pos_mem, q, q_thw, rows)

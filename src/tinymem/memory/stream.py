@@ -17,9 +17,9 @@ The streaming contract (DESIGN.md section 3), implemented here and nowhere else:
   backpropagation through time); padded rows (`valid` False) write fully masked entries. What
   each type stores: `text` the frozen text features of the step's captions (the learned
   projection is applied by the network at readout, so it trains), `region` the RoI features of
-  the boxes padded to `n_region`, `region_token` the source block's global tokens,
-  `clip_vision` one CLIP image embedding per frame, `vision@<block>` that block's own keys and
-  values (compressed at readout).
+  the boxes padded to `n_region`, `region_token` the source block's global tokens (or, per
+  layer, each block's own), `clip_vision` one CLIP image embedding per frame,
+  `vision@<block>` that block's own keys and values (compressed at readout).
 - Caches are FIFO with capacity `L_c = l * s` clips. Whoever streams owns the stream (one per
   stage in the LightningModule, the predictor, inspection, the bench) and calls `clear()` at the
   start of every train/val/test/predict epoch.
@@ -158,15 +158,17 @@ class MemoryStream:
         *,
         clip_index: Tensor | None = None,
         captions: Sequence[Sequence[str]] | None = None,
+        caption_mask: Tensor | None = None,
         video: Tensor | None = None,
         region_mask: Tensor | None = None,
     ) -> None:
         """Push this step's entry of every cache; rows with `valid` [B] False write masked ones.
 
         `out` is the network's output for the step. `captions` (B rows of T captions) are
-        needed by text memory, `video` [B, 3, T, H, W] by CLIP image memory, `region_mask`
-        [B, N] (the boxes' mask) by region memory; `clip_index` [B] and `captions` are also
-        kept as the entries' provenance.
+        needed by text memory (`caption_mask` [B, T]: which may be attended, None: all; a
+        dynamic caption of a clip without boxes may not), `video` [B, 3, T, H, W] by CLIP image
+        memory, `region_mask` [B, N] (the boxes' mask) by region memory; `clip_index` [B] and
+        `captions` are also kept as the entries' provenance.
         """
         entries: dict[str, tuple[Tensor, Tensor]] = {}
         for name in self.caches:
@@ -175,6 +177,9 @@ class MemoryStream:
                 if self.text_encoder is None or captions is None:
                     raise ValueError("text memory: write needs a text encoder and the captions")
                 text, mask = self.text_encoder(captions)  # [B, T*n, F], [B, T*n]
+                if caption_mask is not None:
+                    per_token = self.text_encoder.tokens_per_caption
+                    mask = mask & caption_mask.to(mask.device).repeat_interleave(per_token, dim=1)
                 entries[name] = (text, mask & valid[:, None])
             elif kind == "region":
                 if out.region_features is None or region_mask is None:
@@ -182,10 +187,8 @@ class MemoryStream:
                 mask = region_mask & valid[:, None]
                 n_region = self.entry_shapes[name][0]
                 entries[name] = pad_region_tokens(out.region_features, mask, n_region)
-            elif kind == "region_token":
-                if out.global_tokens is None:
-                    raise ValueError("region_token memory: the output has no global tokens")
-                tokens = out.global_tokens  # [B, G, C]
+            elif kind == "region_token":  # one cache, or one per layer (region_token@<block>)
+                tokens = out.region_tokens[name]  # [B, G, C]
                 entries[name] = (tokens, valid[:, None].expand(-1, tokens.shape[1]))
             elif kind == "clip_vision":
                 if self.clip_vision_encoder is None or video is None:

@@ -54,7 +54,14 @@ class Backbone(Protocol):
         ...
 
     def attach_memory(
-        self, index: int, in_dim: int, kernel: int, stride: int, groups: int, max_distance: int
+        self,
+        index: int,
+        in_dim: int,
+        kernel: int,
+        stride: int,
+        groups: int | str,
+        max_distance: int,
+        frame_time: bool = False,
     ) -> None:
         """Give block `index` a readout (P_k/P_v) of `in_dim`-wide memory tokens."""
         ...

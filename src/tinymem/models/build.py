@@ -107,7 +107,7 @@ def build_tinymem(
         if "clip_vision" in spec.types:
             clip_vision_encoder = ClipVisionEncoder(**memory["clip_vision"])
     dims = region_widths(backbone, spec)
-    shapes = {kind: (spec.n_region, dims[kind]) for kind in ("region", "region_token")}
+    shapes = {kind: (spec.n_region, width) for kind, width in dims.items()}  # region, region_token
     if text_encoder is not None:
         dims["text"] = text_encoder.dim
         tokens = frames * text_encoder.tokens_per_caption
@@ -121,7 +121,8 @@ def build_tinymem(
         shapes["text"] = (frames * text_tokens, dims.get("text", 0))
         shapes["clip_vision"] = (frames, dims.get("clip_vision", 0))
     order = ("text", "region", "region_token", "clip_vision")
-    memory_shapes = {kind: shapes[kind] for kind in order if kind in spec.types}
+    # per-block caches (vision, per-layer region tokens) get their shapes from the network
+    memory_shapes = {k: shapes[k] for k in order if k in spec.types and not spec.per_block(k)}
     options = {
         "memory_dims": dims,
         "memory_shapes": memory_shapes,
