@@ -47,6 +47,7 @@ from torchvision.transforms import v2
 from tinymem.data.clip_dataset import IGNORE_LABEL, StreamedClipDataset
 from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import FrameSource
+from tinymem.data.text_files import read_text
 from tinymem.data.video import clip_frame_indices
 from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
@@ -149,10 +150,7 @@ def parse_video_name(
 
 def _lines(path: PathType) -> list[tuple[int, str]]:
     """(1-based line number, stripped text) of each non-blank line; DataFormatError if missing."""
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise data_error(path, f"expected a readable text file ({e.strerror})") from None
+    text = read_text(path)
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
