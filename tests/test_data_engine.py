@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, get_worker_info
 
-from tinymem.data.ava import read_annotations, read_label_map, read_proposals
+from tinymem.data.ava import read_annotations, read_label_map
 from tinymem.data.ava_clips import (
     VIDEO_MEAN,
     VIDEO_STD,
