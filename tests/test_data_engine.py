@@ -78,11 +78,13 @@ def read_epoch(loader: StreamingDataLoader) -> list[list[dict[str, Any]]]:
 
 @pytest.mark.parametrize("num_workers", [1, 2])
 def test_workers_own_rows_keep_order_and_ranks_disjoint(tiny_world: Path, num_workers) -> None:
-    dataset = Tagged(clips(tiny_world, train=False, device_transform=True))
     batch_size, names = 3, {}
     for rank in (0, 1):
         steps = []
         for workers in (0, num_workers):
+            dataset = Tagged(
+                clips(tiny_world, train=False, device_transform=True)
+            )  # fresh decoders
             sampler = StreamingBatchSampler(
                 dataset.dataset.videos, batch_size, shuffle=True, seed=1, num_replicas=2, rank=rank
             )
@@ -108,6 +110,7 @@ def test_a_resumed_epoch_continues_the_decoders_at_the_right_place(tiny_world: P
     whole = read_epoch(StreamingDataLoader(dataset, sampler, rows, num_workers=2))
     consumed = 3
     state = sampler.state_dict(consumed)
+    dataset = Tagged(clips(tiny_world, train=False, device_transform=True))  # a new process
     resumed_sampler = StreamingBatchSampler(dataset.dataset.videos, 2, shuffle=True, seed=3)
     resumed_sampler.load_state_dict(state)
     loader = StreamingDataLoader(dataset, resumed_sampler, rows, num_workers=2)

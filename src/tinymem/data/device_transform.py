@@ -35,6 +35,8 @@ def jitter_params(jitter: v2.ColorJitter) -> Tensor:
 def _jitter_clip(clip: Tensor, params: Sequence[float]) -> Tensor:
     """ColorJitter's ops on one uint8 clip [T, 3, H, W], in the drawn order (hue never set)."""
     order, factors = params[:4], params[4:]
+    if math.isnan(order[0]):  # a clip without jitter (padding, evaluation)
+        return clip
     kernels = (F.adjust_brightness, F.adjust_contrast, F.adjust_saturation)
     for fn_id in order:
         fn_id = int(fn_id)
