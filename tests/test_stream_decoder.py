@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tinymem.data.stream_decoder import StreamDecoder
+from tinymem.data.stream_decoder import StreamDecoder, upcoming_frames
 from tinymem.data.video import clip_frame_indices, probe_video, read_frames
 
 NUM_FRAMES = 96
@@ -55,8 +55,8 @@ def video(request, tmp_path_factory) -> Path:
     return encode_lossy(path, rate, gop, bframes, None if pts is None else pts.tolist())
 
 
-def keyframe_clips(path: Path, num_frames: int = 8, rate: int = 3) -> list[list[int]]:
-    """AVA-style clips: one per second of the video, windows overlapping and clamped."""
+def keyframe_clips(path: Path, num_frames: int = 16, rate: int = 4) -> list[list[int]]:
+    """AVA-style clips: one per second of the video, clamped; 16x4 windows span 2+ seconds."""
     info = probe_video(path)
     step = round(info.fps)
     return [
@@ -66,10 +66,9 @@ def keyframe_clips(path: Path, num_frames: int = 8, rate: int = 3) -> list[list[
 
 
 def read_stream(decoder: StreamDecoder, clips: list[list[int]]) -> list[torch.Tensor]:
-    """Read the clips in order, each telling the decoder the next one's frames."""
+    """Read the clips in order, each telling the decoder the later clips' frames."""
     return [
-        decoder.read(clip, clips[k + 1] if k + 1 < len(clips) else ())
-        for k, clip in enumerate(clips)
+        decoder.read(clip, upcoming_frames(clip, clips[k + 1 :])) for k, clip in enumerate(clips)
     ]
 
 
@@ -113,3 +112,10 @@ def test_a_resumed_stream_continues_with_the_same_frames(video: Path) -> None:
     for got, expected in zip(read_stream(resumed, clips[2:]), whole[2:], strict=True):
         assert torch.equal(got, expected)
     assert resumed.seeks == 1
+
+
+def test_upcoming_frames_reach_every_overlapping_later_clip() -> None:
+    clips = [[0, 4, 8], [3, 7, 11], [8, 12, 16], [12, 16, 20]]
+    assert upcoming_frames(clips[0], clips[1:]) == [3, 7, 11, 8, 12, 16, 12, 16, 20]
+    assert upcoming_frames(clips[2], clips[3:]) == [12, 16, 20]
+    assert upcoming_frames(clips[3], []) == []

@@ -49,7 +49,7 @@ from tinymem.data.ava_clips import (
 )
 from tinymem.data.ava_frames import AVA_FPS, ListedJpegFrames, frame_file
 from tinymem.data.device_transform import finish_clips, jitter_params
-from tinymem.data.stream_decoder import StreamDecoder
+from tinymem.data.stream_decoder import StreamDecoder, upcoming_frames
 from tinymem.data.video import clip_frame_indices, read_frames
 
 CRF = "23"  # x264's default quality: lossy, like real data sets
@@ -157,10 +157,10 @@ def per_clip(path: Path, clips: Sequence[Sequence[int]]) -> None:
 
 
 def engine(path: Path, clips: Sequence[Sequence[int]]) -> None:
-    """Stream-order decoding: each clip read telling the decoder the next one's frames."""
+    """Stream-order decoding: each clip read telling the decoder the later clips' frames."""
     decoder = StreamDecoder(path)
     for k, clip in enumerate(clips):
-        decoder.read(clip, clips[k + 1] if k + 1 < len(clips) else ())
+        decoder.read(clip, upcoming_frames(clip, clips[k + 1 :]))
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, float]:

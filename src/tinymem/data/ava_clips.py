@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from tinymem.data.ava import Keyframes
 from tinymem.data.device_transform import NO_JITTER, jitter_params
 from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import FrameSource
+from tinymem.data.stream_decoder import upcoming_frames
 from tinymem.data.streaming import PAD_INDEX
 from tinymem.data.video import clip_frame_indices
 from tinymem.memory.caption_augment import CaptionAugment
@@ -137,12 +139,13 @@ class AvaKeyframeClips(Dataset):
     Keyframe second ``s`` is 0-based frame ``round((s - video_start_sec) * fps)``, with each
     source's own rate when ``fps`` is None; the clip is ``clip_frame_indices`` around it.
 
-    Each read tells the source the next keyframe's frames of the same video, so a video file is
-    decoded forward in stream order. ``device_transform``: items carry uint8 clips [T, H, W, 3]
-    (resized, cropped, flipped; boxes transformed) and their colour-jitter draws
-    (``color_jitter`` [7]) for :func:`tinymem.data.device_transform.finish_clips`; otherwise
-    normalised float clips [3, T, H, W]. ``reduced_decode``: JPEG frames at least twice the
-    resize target are decoded at reduced size (DCT scaling).
+    Each read tells the source the frames of the video's next keyframes that overlap it, so a
+    video file is decoded forward in stream order, each frame once. ``device_transform``:
+    items carry uint8 clips [T, H, W, 3] (resized, cropped, flipped; boxes transformed) and
+    their colour-jitter draws (``color_jitter`` [7]) for
+    :func:`tinymem.data.device_transform.finish_clips`; otherwise normalised float clips
+    [3, T, H, W]. ``reduced_decode``: JPEG frames at least twice the resize target are decoded
+    at reduced size (DCT scaling).
     """
 
     def __init__(
@@ -235,8 +238,10 @@ class AvaKeyframeClips(Dataset):
             return self._padding_item()
         video, timestamp = self.items[index]
         frame_ids = self._frame_ids(index)
-        following = index + 1 < len(self.items) and self.items[index + 1][0] == video
-        upcoming = self._frame_ids(index + 1) if following else []
+        later = itertools.takewhile(
+            lambda i: self.items[i][0] == video, range(index + 1, len(self.items))
+        )
+        upcoming = upcoming_frames(frame_ids, (self._frame_ids(i) for i in later))
         frames = self.sources[video].read(frame_ids, upcoming, self.short_side)  # [T, 3, H, W]
         entries = (self.boxes if self.boxes is not None else self.groundtruth).get(
             (video, timestamp), []

@@ -18,7 +18,7 @@ one thread (``thread_count = 1``): the process is meant to be one of several, on
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from os import PathLike
 
@@ -31,6 +31,21 @@ from tinymem.data.video import _open, _stream_fps, read_frames
 
 PathType = str | PathLike[str]
 MAX_SKIP = 300  # frames decoded forward at most to reach a clip; a longer jump seeks instead
+
+
+def upcoming_frames(clip: Sequence[int], later: Iterable[Sequence[int]]) -> list[int]:
+    """Frames a decoder reading ``clip`` should keep for the clips after it (in stream order).
+
+    Long windows overlap more than the next clip (16 frames every 4th at 30 fps: clip k + 2
+    still uses frames of clip k), so this is every later clip up to and including the first
+    that starts after ``clip`` ends (``later`` is read no further).
+    """
+    end, frames = max(clip), []
+    for following in later:
+        frames += following
+        if min(following) > end:
+            break
+    return frames
 
 
 class StreamDecoder:
@@ -133,9 +148,9 @@ class StreamDecoder:
     def read(self, indices: Sequence[int], upcoming: Sequence[int] = ()) -> torch.Tensor:
         """The given frames (any order, repeats, clamped), uint8 [T, H, W, 3].
 
-        ``upcoming`` are the frames of the next clip of this stream: they are kept when decoded
-        on the way; all other buffered frames are dropped after this read. Without
-        ``upcoming`` (the stream's last clip) the file is closed.
+        ``upcoming`` are the frames the stream's next clips use (:func:`upcoming_frames`): they
+        are kept when decoded on the way; all other buffered frames are dropped after this
+        read. Without ``upcoming`` (the stream's last clip) the file is closed.
         """
         if len(indices) == 0:
             raise ValueError("read needs at least one frame index")
@@ -175,4 +190,4 @@ class StreamDecoder:
         return clip  # [T, H, W, 3]
 
 
-__all__ = ["MAX_SKIP", "StreamDecoder"]
+__all__ = ["MAX_SKIP", "StreamDecoder", "upcoming_frames"]
