@@ -19,12 +19,12 @@ from torch.utils.data import DataLoader
 
 from tinymem.data.breakfast import (
     ACTIVITIES,
-    ANNOTATION_SUFFIX,
     BreakfastActivityClips,
     BreakfastAnnotation,
     BreakfastSegments,
     BreakfastVideo,
     check_bundle_split,
+    find_groundtruth_files,
     find_segmentation_files,
     parse_video_name,
     read_groundtruth,
@@ -195,8 +195,9 @@ class EpicKitchensDataModule(ClipDataModule):
 
     ``source="frames"`` reads ``media_dir/frame_pattern`` JPEG files (fields
     ``{participant_id}``, ``{video_id}``, ``{frame}`` numbered from ``first_frame_number``);
-    ``source="video"`` decodes ``media_dir/video_pattern``. ``video_info_csv`` (optional) gives
-    the annotation frame rate, used to rescale segment frames for re-encoded videos. Validation
+    ``source="video"`` decodes ``media_dir/video_pattern`` and places segments by their
+    timestamps (frame folders: by their 60 fps frame numbers). ``video_info_csv`` (optional)
+    lists the videos; a segment of a video it lacks is an error. Validation
     (and test) use EPIC_100_validation.csv. With ``synthetic`` set, the synthetic world is
     generated into ``root`` first if it is missing.
     """
@@ -303,7 +304,6 @@ class EpicKitchensDataModule(ClipDataModule):
                 annotation_file=csv_path,
                 sources=sources,
                 sample_rate=self.sample_rate,
-                annotation_fps=fps,
                 **self.dataset_options(train=split == "train"),
             )
         self.report()
@@ -422,10 +422,9 @@ class BreakfastDataModule(ClipDataModule):
         """Video name -> annotation file in the configured layout."""
         if self.annotation_format == "segmentation":
             return find_segmentation_files(self.path("segmentation_dir"))
-        folder = self.path("groundtruth_dir")
-        if not folder.is_dir():
-            raise data_error(folder, "expected a folder of per-frame groundTruth files")
-        return {p.stem: p for p in sorted(folder.glob(f"*{ANNOTATION_SUFFIX}"))}
+        found = find_groundtruth_files(self.path("groundtruth_dir"))
+        log.info("Breakfast %s: %s", self.path("groundtruth_dir"), found.describe())
+        return found.files
 
     def _split(self, files: Mapping[str, Path]) -> dict[str, list[BreakfastVideo]]:
         """Train and test videos, from the bundles or by subject."""

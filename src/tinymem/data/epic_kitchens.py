@@ -6,13 +6,24 @@ Files (the public ``epic-kitchens-100-annotations`` release):
   ``narration_id, participant_id, video_id, narration_timestamp, start_timestamp,
   stop_timestamp, start_frame, stop_frame, narration, verb, verb_class, noun, noun_class,
   all_nouns, all_noun_classes`` (other columns, such as ``uid``, are ignored); timestamps
-  ``HH:mm:ss.SS`` (any number of fraction digits); frames 0-based; ``all_nouns`` and
+  ``HH:mm:ss.SS`` (any number of fraction digits); ``narration_timestamp`` may be empty (the
+  release has 70 such validation and 117 train rows, listed in
+  ``EPIC_100_*_missing_timestamp_narrations.csv``; it is not needed to train or evaluate, so
+  such segments are kept with ``narration_sec=None``); frames 0-based; ``all_nouns`` and
   ``all_noun_classes`` Python-style lists (``"['tap', 'cup']"``, ``"[0, 8]"``).
 - ``EPIC_100_video_info.csv``: ``video_id, duration, fps, resolution`` (``1920x1080``).
 
-Frames come from the public layout of the download scripts (``<participant>/rgb_frames/
-<video_id>/frame_%010d.jpg``, numbered from 1, as read by the EPIC SlowFast loader) or from the
-videos (``<participant>/videos/<video_id>.MP4``), decoded with PyAV.
+Two media layouts, and how a segment is placed in each:
+
+- frame folders (``<participant>/rgb_frames/<video_id>/frame_%010d.jpg``, numbered from 1, as
+  the download scripts extract them and the EPIC SlowFast loader reads them): segments are
+  placed by ``start_frame`` / ``stop_frame``. The release numbers these at 60 fps for every
+  video (``start_frame / start_seconds`` is 60.0 even for the 29.97, 47.95 and 90 fps videos of
+  ``EPIC_100_video_info.csv``), which is the numbering of the frame folders.
+- video files (``<participant>/videos/<video_id>.MP4``, decoded with PyAV): segments are placed
+  by ``start_timestamp`` / ``stop_timestamp`` at the file's own frame rate (frame
+  ``round(seconds * fps)``), never by the frame numbers, which would land a 90 fps video's
+  segment at two thirds of its time and run past the end of a 29.97 fps one.
 
 Bad input: a malformed row (column count, timestamp, integer, list, ``start_frame >
 stop_frame``, repeated ``narration_id``) or a class id outside ``[0, num_verbs)`` /
@@ -76,7 +87,7 @@ class EpicSegment:
     narration_id: str
     participant_id: str
     video_id: str
-    narration_sec: float
+    narration_sec: float | None  # None: the release leaves narration_timestamp empty
     start_sec: float
     stop_sec: float
     start_frame: int  # 0-based, inclusive
@@ -183,8 +194,10 @@ def _parse_segment(
     for key in ("narration_id", "participant_id", "video_id"):
         if not row[key]:
             raise data_error(path, f"expected a non-empty {key}", line)
-    times = {}
+    times: dict[str, float | None] = {"narration_timestamp": None}
     for key in ("narration_timestamp", "start_timestamp", "stop_timestamp"):
+        if key == "narration_timestamp" and not row[key]:
+            continue  # kept: the release omits some narration timestamps
         try:
             times[key] = parse_timestamp(row[key])
         except ValueError as e:
@@ -267,7 +280,9 @@ def write_epic_annotations(path: PathType, segments: Iterable[EpicSegment]) -> N
                     s.narration_id,
                     s.participant_id,
                     s.video_id,
-                    format_timestamp(s.narration_sec, NARRATION_DECIMALS),
+                    ""
+                    if s.narration_sec is None
+                    else format_timestamp(s.narration_sec, NARRATION_DECIMALS),
                     format_timestamp(s.start_sec),
                     format_timestamp(s.stop_sec),
                     s.start_frame,
@@ -321,6 +336,17 @@ def write_video_info(path: PathType, infos: Iterable[EpicVideoInfo]) -> None:
             writer.writerow([info.video_id, info.duration, info.fps, f"{info.width}x{info.height}"])
 
 
+def segment_frames(segment: EpicSegment, fps: float | None) -> tuple[int, int]:
+    """0-based first and last frame of a segment in a source at ``fps``.
+
+    ``fps=None`` (a frame folder): the annotated ``start_frame`` / ``stop_frame``. Otherwise (a
+    video file) the frames at ``start_sec`` / ``stop_sec``, ``round(seconds * fps)``.
+    """
+    if fps is None:
+        return segment.start_frame, segment.stop_frame
+    return round(segment.start_sec * fps), round(segment.stop_sec * fps)
+
+
 def temporal_order(segments: Iterable[EpicSegment]) -> list[EpicSegment]:
     """Segments grouped by video (sorted ids), each video's in time order (start, stop, line)."""
     return sorted(segments, key=lambda s: (s.video_id, s.start_frame, s.stop_frame, s.line))
@@ -330,9 +356,9 @@ class EpicKitchensSegments(StreamedClipDataset):
     """One clip per action segment, streamed video by video in temporal order.
 
     The clip is ``num_frames`` frames ``sample_rate`` apart centred on the segment's middle
-    frame, clamped to the video. Segment frames are in the annotation's frame rate
-    (``annotation_fps``, from EPIC_100_video_info.csv); a source with another known frame rate
-    (a re-encoded video file) has them rescaled. Labels: ``verb``, ``noun`` (class ids) and
+    frame, clamped to the video. A source that knows its frame rate (a video file) places the
+    segment by its start/stop timestamps at that rate; a frame folder by its frame numbers
+    (the release's 60 fps numbering). Labels: ``verb``, ``noun`` (class ids) and
     ``narration_id`` (for writing challenge-format results).
     """
 
@@ -348,13 +374,11 @@ class EpicKitchensSegments(StreamedClipDataset):
         sample_rate: int,
         crop_size: int,
         transform: v2.Transform,
-        annotation_fps: Mapping[str, float] | None = None,
         caption_augment: CaptionAugment | None = None,
     ) -> None:
         self.segments = temporal_order(segments)
         self.annotation_file = annotation_file
         self.sample_rate = sample_rate
-        self.annotation_fps = dict(annotation_fps or {})
         names = sorted({s.video_id for s in self.segments})
         position = {name: i for i, name in enumerate(names)}
         super().__init__(
@@ -368,26 +392,18 @@ class EpicKitchensSegments(StreamedClipDataset):
             caption_augment=caption_augment,
         )
 
-    def _scale(self, video: str) -> float:
-        """Source frames per annotation frame (1 unless both frame rates are known)."""
-        source_fps = self.sources[video].fps
-        annotation_fps = self.annotation_fps.get(video)
-        if source_fps is None or annotation_fps is None:
-            return 1.0
-        return source_fps / annotation_fps
-
     def frame_indices(self, index: int) -> list[int]:
         """Clip frames centred in the segment, clamped to the video."""
         segment = self.segments[index]
         source = self.sources[segment.video_id]
-        scale = self._scale(segment.video_id)
-        start, stop = round(segment.start_frame * scale), round(segment.stop_frame * scale)
+        start, stop = segment_frames(segment, source.fps)
         total = source.num_frames
         if start >= total:
+            where = "frame" if source.fps is None else f"{segment.start_sec:.2f} s, frame"
             raise data_error(
                 self.annotation_file,
-                f"segment {segment.narration_id} starts at frame {start}, but {source} has only "
-                f"{total} frames",
+                f"segment {segment.narration_id} starts at {where} {start}, but {source} has "
+                f"only {total} frames",
                 segment.line,
             )
         center = (start + stop) // 2
