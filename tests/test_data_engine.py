@@ -194,6 +194,6 @@ def test_jpeg_frames_are_decoded_at_reduced_size_when_the_target_allows(tmp_path
     assert half.shape == (2, 3, 48, 80)
     with Image.open(folder / "v_000002.jpg") as image:
         image.draft("RGB", (80, 48))
-        expected = torch.from_numpy(np.asarray(image.convert("RGB"))).permute(2, 0, 1)
+        expected = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
     assert torch.equal(half[0], expected)
     assert source.read([0], short_side=20).shape == (1, 3, 24, 40)  # 1/4, not below 20

@@ -193,6 +193,6 @@ def _decode_jpeg(path: Path, short_side: int | None) -> torch.Tensor:
             ratio = min(width, height) / short_side  # target size = frame size / ratio
             if ratio >= 2 and image.format == "JPEG":
                 image.draft("RGB", (math.ceil(width / ratio), math.ceil(height / ratio)))
-                array = np.asarray(image.convert("RGB"))  # [h, w, 3]
+                array = np.array(image.convert("RGB"))  # [h, w, 3], writable
                 return torch.from_numpy(array).permute(2, 0, 1)  # channels-last view
     return decode_jpeg(read_file(str(path)), mode=ImageReadMode.RGB)  # [3, H, W]
