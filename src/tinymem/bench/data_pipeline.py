@@ -23,7 +23,6 @@ from typing import Any
 
 import psutil
 import torch
-from hydra.utils import instantiate
 from torch.utils.data import DataLoader
 
 from tinymem.bench.data_engine import (
@@ -43,6 +42,7 @@ from tinymem.bench.report import Grid, Report, Row, fmt, pivot
 from tinymem.data.ava import AvaBox, write_annotations, write_label_map
 from tinymem.data.ava_frames import write_frame_list
 from tinymem.data.datamodule import AvaDataModule
+from tinymem.targets import instantiate
 
 
 def _endless(loader: DataLoader) -> Iterator[dict]:

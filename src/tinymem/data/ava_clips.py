@@ -51,12 +51,13 @@ class AvaAugment:
     training, centre crop at evaluation. ``ava`` (the SlowFast/MeMViT AVA recipe): in training
     the short side is drawn uniformly from ``short_side`` (inclusive), then a random
     ``crop_size`` crop, horizontal flip (p 0.5) and colour jitter; at evaluation the short side
-    is resized to ``crop_size`` and the whole frame is kept (no crop), so frames of different
-    aspect ratios need ``eval_batch_size: 1``.
+    is resized to ``eval_short_side`` (None: ``crop_size``) and the whole frame is kept (no
+    crop), so frames of different aspect ratios need ``eval_batch_size: 1``.
     """
 
     kind: str = "basic"
     short_side: tuple[int, int] = (256, 320)  # ava training: short side range, inclusive
+    eval_short_side: int | None = None  # ava evaluation short side; None = crop_size
     brightness: float = 0.4  # ava training colour jitter (SlowFast's strengths)
     contrast: float = 0.4
     saturation: float = 0.4
@@ -73,6 +74,11 @@ class AvaAugment:
             raise ValueError(
                 "data.augment.short_side: expected [min, max] with 0 < min <= max, "
                 f"got {[low, high]}"
+            )
+        if self.eval_short_side is not None and self.eval_short_side < 1:
+            raise ValueError(
+                f"data.augment.eval_short_side: expected null or a positive integer, "
+                f"got {self.eval_short_side}"
             )
         for name in ("brightness", "contrast", "saturation"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -111,7 +117,7 @@ def build_transform(
             color_jitter(augment),
         ]
     else:
-        steps = [v2.Resize(crop_size)]  # short side; the whole frame is kept
+        steps = [v2.Resize(augment.eval_short_side or crop_size)]  # short side; whole frame
     if geometric_only:
         return v2.Compose([s for s in steps if not isinstance(s, v2.ColorJitter)])
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(VIDEO_MEAN, VIDEO_STD)]
@@ -126,7 +132,9 @@ def color_jitter(augment: AvaAugment) -> v2.ColorJitter:
 def resize_target(train: bool, crop_size: int, augment: AvaAugment | None = None) -> int:
     """Largest short side the transform resizes frames to (a reduced decode stays above it)."""
     augment = augment or AvaAugment()
-    return augment.short_side[1] if train and augment.kind == "ava" else crop_size
+    if augment.kind == "basic":
+        return crop_size
+    return augment.short_side[1] if train else augment.eval_short_side or crop_size
 
 
 class AvaKeyframeClips(Dataset):

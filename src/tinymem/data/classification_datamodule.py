@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 EPIC_SOURCES = ("frames", "video")  # JPEG frame folders or video files
 BREAKFAST_TASKS = ("subaction", "activity")  # task A, task B
+# Task B targets: the video's sub-actions (multi-label over mapping.txt, the paper's table 12)
+# or its activity (single-label over the 10 activities).
+ACTIVITY_TARGETS = ("actions", "activity")
 BREAKFAST_FORMATS = ("groundtruth", "segmentation")  # per-frame files or raw segment files
 NO_CAPTIONS = "videos without a caption file (empty captions used)"
 
@@ -350,6 +353,7 @@ class BreakfastDataModule(ClipDataModule):
         augment: Mapping[str, Any] | None = None,
         caption_augment: Mapping[str, Any] | None = None,
         synthetic: Mapping[str, Any] | None = None,
+        activity_target: str = "actions",
     ) -> None:
         super().__init__(
             root=root,
@@ -369,6 +373,11 @@ class BreakfastDataModule(ClipDataModule):
         )
         if task not in BREAKFAST_TASKS:
             raise ValueError(f"data.task: expected one of {BREAKFAST_TASKS}, got {task!r}")
+        if activity_target not in ACTIVITY_TARGETS:
+            raise ValueError(
+                f"data.activity_target: expected one of {ACTIVITY_TARGETS}, got {activity_target!r}"
+            )
+        self.activity_target = activity_target
         if annotation_format not in BREAKFAST_FORMATS:
             raise ValueError(
                 f"data.annotation_format: expected one of {BREAKFAST_FORMATS}, "
@@ -406,8 +415,8 @@ class BreakfastDataModule(ClipDataModule):
 
     @property
     def num_classes(self) -> int:
-        """Outputs of the task: sub-actions in mapping.txt (A) or the 10 activities (B)."""
-        if self.task == "activity":
+        """Outputs: sub-actions in mapping.txt (A; B's actions) or the 10 activities (B)."""
+        if self.task == "activity" and self.activity_target == "activity":
             return len(ACTIVITIES)
         if not self.class_names:
             self.class_names = read_mapping(self.path("mapping"))
@@ -464,8 +473,17 @@ class BreakfastDataModule(ClipDataModule):
             kept = [v for v in videos if v.name not in missing]
             options = self.dataset_options(train=split == "train")
             if self.task == "activity":
+                actions = None
+                if self.activity_target == "actions":  # every sub-action of the video
+                    annotations = (self._annotation(v, files) for v in kept)
+                    actions = {a.video.name: {s.label for s in a.segments} for a in annotations}
                 self.datasets[split] = BreakfastActivityClips(
-                    kept, sources=sources, frames_per_video=self.frames_per_video, **options
+                    kept,
+                    sources=sources,
+                    frames_per_video=self.frames_per_video,
+                    actions=actions,
+                    num_actions=len(self.class_names),
+                    **options,
                 )
                 continue
             annotations = [self._annotation(v, files) for v in kept]

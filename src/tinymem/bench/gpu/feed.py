@@ -19,7 +19,6 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from pytorch_lightning.utilities import move_data_to_device
 from torch.utils.data import DataLoader
 
@@ -29,6 +28,7 @@ from tinymem.bench.latency import Stream
 from tinymem.bench.models import compose_train
 from tinymem.bench.report import Row
 from tinymem.pipeline import task_kwargs
+from tinymem.targets import instantiate
 
 
 def _prepare(data: Mapping[str, Any]) -> None:
