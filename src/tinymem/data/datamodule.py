@@ -8,13 +8,22 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from torch.utils.data import DataLoader
+import torch
 
 from tinymem.data.ava import Keyframes, read_annotations, read_label_map, read_proposals
-from tinymem.data.ava_clips import AvaAugment, AvaKeyframeClips, collate_keyframes, find_video
+from tinymem.data.ava_clips import (
+    VIDEO_MEAN,
+    VIDEO_STD,
+    AvaAugment,
+    AvaKeyframeClips,
+    collate_keyframes,
+    find_video,
+)
 from tinymem.data.ava_frames import ListedJpegFrames, read_frame_list
+from tinymem.data.device_transform import finish_clips
 from tinymem.data.errors import DataFormatError, data_error
 from tinymem.data.frame_sources import FrameSource, VideoFileSource
+from tinymem.data.stream_loader import StreamingDataLoader
 from tinymem.data.streaming import StreamingBatchSampler
 from tinymem.data.synthetic import SyntheticSpec, ensure_synthetic
 from tinymem.memory.caption_augment import CaptionAugment
@@ -40,6 +49,14 @@ class AvaDataModule(pl.LightningDataModule):
     ``num_classes`` set (AVA: 80) makes the model outputs the ids 1..num_classes (index = id -
     1) while the label map still names the evaluated classes; None uses the label map's ids.
     With ``synthetic`` set, the synthetic world is generated into ``root`` first if missing.
+
+    Data engine: ``stream_decode`` decodes each video file forward in stream order (False: open
+    and seek per clip; same pixels); with ``num_workers`` > 0 each worker owns a fixed subset
+    of the rows (:class:`~tinymem.data.stream_loader.StreamingDataLoader`).
+    ``device_transform`` ships uint8 clips and runs colour jitter, float conversion and
+    normalisation batched after the transfer to the device (``on_after_batch_transfer``;
+    False: all on the CPU, per clip). ``reduced_decode``: JPEG frames at least twice the
+    resize target are decoded at reduced size.
 
     Bad input (documented per case): a malformed CSV row (bad timestamp, x2 < x1, ...) or
     frame-list row raises DataFormatError naming the file and line; a frame file that is
@@ -80,6 +97,9 @@ class AvaDataModule(pl.LightningDataModule):
         frame_fps: float | None = None,
         augment: Mapping[str, Any] | None = None,
         num_classes: int | None = None,
+        stream_decode: bool = True,
+        device_transform: bool = False,
+        reduced_decode: bool = True,
     ) -> None:
         super().__init__()
         if frame_layout not in FRAME_LAYOUTS:
@@ -129,6 +149,9 @@ class AvaDataModule(pl.LightningDataModule):
         self.caption_augment = CaptionAugment(**caption_augment) if caption_augment else None
         self.augment = AvaAugment(**augment) if augment else AvaAugment()
         self.num_classes = num_classes
+        self.stream_decode = stream_decode
+        self.device_transform = device_transform
+        self.reduced_decode = reduced_decode
         self.datasets: dict[str, AvaKeyframeClips] = {}
         self.skipped: dict[str, int] = {}  # what was left out of the data, by reason
         # training sampler position to resume from (set by tinymem.lit.callbacks.StreamResume)
@@ -162,7 +185,8 @@ class AvaDataModule(pl.LightningDataModule):
         sources = {}
         for video in videos:
             try:
-                sources[video] = VideoFileSource(find_video(self.video_dir, video))
+                path = find_video(self.video_dir, video)
+                sources[video] = VideoFileSource(path, stream=self.stream_decode)
             except DataFormatError:
                 continue
         return sources
@@ -221,6 +245,8 @@ class AvaDataModule(pl.LightningDataModule):
             class_ids=class_ids,
             augment=self.augment,
             fps=self.frame_fps if self.frame_layout == "jpeg" else None,
+            device_transform=self.device_transform,
+            reduced_decode=self.reduced_decode,
             **self.cfg,
         )
         self.datasets["train"] = AvaKeyframeClips(
@@ -243,30 +269,42 @@ class AvaDataModule(pl.LightningDataModule):
         for reason, count in self.skipped.items():
             log.info("skipped: %d %s", count, reason)
 
-    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
+    def _loader(self, split: str, batch_size: int, shuffle: bool) -> StreamingDataLoader:
         dataset = self.datasets[split]
         sampler = StreamingBatchSampler(dataset.videos, batch_size, shuffle=shuffle, seed=self.seed)
         if split == "train" and self.resume_state is not None:
             sampler.load_state_dict(self.resume_state)
             self.resume_state = None
-        return DataLoader(
+        return StreamingDataLoader(
             dataset,
-            batch_sampler=sampler,
-            collate_fn=collate_keyframes,
+            sampler,
+            collate_keyframes,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers and self.num_workers > 0,
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Finish uint8 clips on the device: colour jitter, float, normalise (device_transform)."""
+        if isinstance(batch, dict) and batch["video"].dtype == torch.uint8:
+            batch["video"] = finish_clips(
+                batch["video"],
+                batch.pop("color_jitter", None),
+                batch["valid"],
+                VIDEO_MEAN,
+                VIDEO_STD,
+            )  # [B, 3, T, H, W] float
+        return batch
+
+    def train_dataloader(self) -> StreamingDataLoader:
         """Streaming training batches (video order reshuffled every epoch)."""
         return self._loader("train", self.batch_size, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> StreamingDataLoader:
         """Streaming validation batches in a fixed order."""
         return self._loader("val", self.eval_batch_size, shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> StreamingDataLoader:
         """The validation split (AVA's test set has no public labels)."""
         return self.val_dataloader()
 
