@@ -10,7 +10,7 @@ from omegaconf import open_dict
 
 from tinymem.config import compose_config
 from tinymem.inference.predictor import predict
-from tinymem.lit.streaming import plain
+from tinymem.models.build import plain
 from tinymem.models.tinymem import build_backbone
 from tinymem.pipeline import evaluate, train
 
