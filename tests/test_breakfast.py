@@ -381,8 +381,8 @@ def test_no_video_found_at_all_is_an_error(breakfast_world: Path) -> None:
 
 def test_hydra_configs_instantiate(tmp_path: Path) -> None:
     real = instantiate(compose_config("train", ["data=breakfast", "data.split=3"]).data)
-    assert real.files["train_bundle"] == "splits/train.split3.bundle"
-    assert (real.task, real.frames_per_video, real.train_short_side) == (
+    assert real.options.train_bundle == "splits/train.split3.bundle"
+    assert (real.options.task, real.options.frames_per_video, real.options.train_short_side) == (
         "subaction",
         256,
         (256, 256),

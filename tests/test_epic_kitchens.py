@@ -478,9 +478,10 @@ def test_video_missing_from_video_info_names_the_row(epic_world: Path, tmp_path:
 
 def test_hydra_configs_instantiate(tmp_path: Path) -> None:
     real = instantiate(compose_config("train", ["data=epic_kitchens"]).data)
-    assert (real.num_verbs, real.num_nouns, real.num_frames) == (97, 300, 16)
-    assert real.label_smoothing == 0.01 and real.source == "frames"
-    assert real.augment == ClipAugment() and real.caption_augment.p == 0.3
+    options = real.options
+    assert (options.num_verbs, options.num_nouns, options.num_frames) == (97, 300, 16)
+    assert options.label_smoothing == 0.01 and options.source == "frames"
+    assert options.augment == ClipAugment() and options.caption_augment.p == 0.3
     tiny = dict(num_train_videos=2, num_val_videos=1, frame_size=32, write_videos=False)
     overrides = ["data=synthetic_epic", f"data.root={tmp_path / 'world'}", "data.crop_size=32"]
     overrides += ["data.train_short_side=[32,36]", "data.eval_short_side=32"]

@@ -85,14 +85,14 @@ def task_kwargs(datamodule: pl.LightningDataModule) -> dict[str, Any]:
     """What the LightningModule needs from the data: AVA classes and files, or head outputs."""
     if isinstance(datamodule, EpicKitchensDataModule):
         return {
-            "outputs": {"verb": datamodule.num_verbs, "noun": datamodule.num_nouns},
-            "label_smoothing": datamodule.label_smoothing,
+            "outputs": {"verb": datamodule.options.num_verbs, "noun": datamodule.options.num_nouns},
+            "label_smoothing": datamodule.options.label_smoothing,
         }
     if isinstance(datamodule, BreakfastDataModule):
-        name = "activity" if datamodule.task == "activity" else "action"
+        name = "activity" if datamodule.options.task == "activity" else "action"
         return {
             "outputs": {name: datamodule.num_classes},
-            "label_smoothing": datamodule.label_smoothing,
+            "label_smoothing": datamodule.options.label_smoothing,
         }
     return {"class_ids": datamodule.class_ids, "eval_files": datamodule.eval_files()}
 

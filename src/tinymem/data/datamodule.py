@@ -1,23 +1,19 @@
-"""LightningDataModule for AVA-layout data (real AVA v2.2 or the built-in synthetic world)."""
+"""The AVA-layout StreamingDataModule (real AVA v2.2 or the built-in synthetic world)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import pytorch_lightning as pl
-from torch.utils.data import DataLoader
 
 from tinymem.data.ava import Keyframes, read_annotations, read_label_map, read_proposals
 from tinymem.data.ava_clips import AvaAugment, AvaKeyframeClips, collate_keyframes, find_video
 from tinymem.data.ava_frames import ListedJpegFrames, read_frame_list
 from tinymem.data.errors import DataFormatError, data_error
 from tinymem.data.frame_sources import FrameSource, VideoFileSource
-from tinymem.data.streaming import StreamingBatchSampler
+from tinymem.data.stream_datamodule import StreamingDataModule, StreamOptions
 from tinymem.data.synthetic import SyntheticSpec, ensure_synthetic
-from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
 
 log = logging.getLogger(__name__)
@@ -25,10 +21,59 @@ log = logging.getLogger(__name__)
 FRAME_LAYOUTS = ("video", "jpeg")
 PROPOSAL_MIN_SCORE = 0.9  # MViT/MeMViT's person-detection score threshold
 SPLITS = ("train", "val")
-NO_CAPTIONS = "videos without a caption file (empty captions used)"
 
 
-class AvaDataModule(pl.LightningDataModule):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AvaOptions(StreamOptions):
+    """The AVA data config (``conf/data/ava.yaml``, ``synthetic.yaml``), checked.
+
+    ``augment`` (a mapping, empty or null: ``basic``) becomes an AvaAugment, ``synthetic`` a
+    SyntheticSpec.
+    """
+
+    train_csv: str
+    val_csv: str
+    label_map: str
+    val_proposals: str | None
+    val_excluded: str | None
+    video_dir: str
+    video_start_sec: int
+    proposal_min_score: float = PROPOSAL_MIN_SCORE
+    synthetic: SyntheticSpec | None = None
+    frame_layout: str = "video"
+    frame_dir: str = "frames"
+    frame_lists: Mapping[str, str] | None = None
+    frame_fps: float | None = None
+    augment: AvaAugment = AvaAugment()
+    num_classes: int | None = None
+
+    def __post_init__(self) -> None:
+        """Check the frame layout and class count; build the augment and synthetic specs."""
+        super().__post_init__()
+        if self.frame_layout not in FRAME_LAYOUTS:
+            raise ValueError(
+                f"data.frame_layout: expected one of {FRAME_LAYOUTS}, got {self.frame_layout!r}"
+            )
+        if self.frame_layout == "jpeg" and (self.frame_fps is None or not self.frame_lists):
+            raise ValueError(
+                "data.frame_fps and data.frame_lists are required with frame_layout jpeg"
+            )
+        if self.frame_layout == "jpeg" and set(SPLITS) - set(self.frame_lists):
+            raise ValueError(
+                f"data.frame_lists: expected the keys {list(SPLITS)}, "
+                f"got {sorted(self.frame_lists)}"
+            )
+        if self.num_classes is not None and self.num_classes < 1:
+            raise ValueError(
+                f"data.num_classes: expected null or an integer >= 1, got {self.num_classes}"
+            )
+        if not isinstance(self.augment, AvaAugment):  # a config mapping; empty or null: basic
+            self._set("augment", AvaAugment(**(self.augment or {})))
+        if self.synthetic is not None:
+            self._set("synthetic", SyntheticSpec(**self.synthetic))
+
+
+class AvaDataModule(StreamingDataModule):
     """Streams keyframe clips of whole videos, B parallel streams per rank.
 
     File names are relative to ``root``. Training items are the groundtruth keyframes with their
@@ -51,121 +96,36 @@ class AvaDataModule(pl.LightningDataModule):
     boxes count as missed), and videos without a caption file (they get empty captions).
     """
 
-    def __init__(
-        self,
-        root: str,
-        train_csv: str,
-        val_csv: str,
-        label_map: str,
-        val_proposals: str | None,
-        val_excluded: str | None,
-        video_dir: str,
-        caption_dir: str,
-        num_frames: int,
-        sample_rate: int,
-        crop_size: int,
-        video_start_sec: int,
-        batch_size: int,
-        eval_batch_size: int,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = True,
-        proposal_min_score: float = PROPOSAL_MIN_SCORE,
-        seed: int = 0,
-        synthetic: Mapping[str, Any] | None = None,
-        caption_augment: Mapping[str, Any] | None = None,
-        frame_layout: str = "video",
-        frame_dir: str = "frames",
-        frame_lists: Mapping[str, str] | None = None,
-        frame_fps: float | None = None,
-        augment: Mapping[str, Any] | None = None,
-        num_classes: int | None = None,
-    ) -> None:
-        super().__init__()
-        if frame_layout not in FRAME_LAYOUTS:
-            raise ValueError(
-                f"data.frame_layout: expected one of {FRAME_LAYOUTS}, got {frame_layout!r}"
-            )
-        if frame_layout == "jpeg" and (frame_fps is None or not frame_lists):
-            raise ValueError(
-                "data.frame_fps and data.frame_lists are required with frame_layout jpeg"
-            )
-        if frame_layout == "jpeg" and set(SPLITS) - set(frame_lists):
-            raise ValueError(
-                f"data.frame_lists: expected the keys {list(SPLITS)}, got {sorted(frame_lists)}"
-            )
-        if num_classes is not None and num_classes < 1:
-            raise ValueError(
-                f"data.num_classes: expected null or an integer >= 1, got {num_classes}"
-            )
-        self.root = Path(root)
-        self.cfg = dict(
-            num_frames=num_frames,
-            sample_rate=sample_rate,
-            crop_size=crop_size,
-            video_start_sec=video_start_sec,
-        )
-        self.files = dict(
-            train_csv=train_csv,
-            val_csv=val_csv,
-            label_map=label_map,
-            val_proposals=val_proposals,
-            val_excluded=val_excluded,
-        )
-        self.video_dir = self.root / video_dir
-        self.caption_dir = self.root / caption_dir
-        self.frame_layout = frame_layout
-        self.frame_dir = self.root / frame_dir
-        self.frame_lists = {k: self.root / v for k, v in (frame_lists or {}).items()}
-        self.frame_fps = frame_fps
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
-        self.num_workers = num_workers
-        self.pin_memory = pin_memory
-        self.persistent_workers = persistent_workers
-        self.proposal_min_score = proposal_min_score
-        self.seed = seed
-        self.synthetic = SyntheticSpec(**synthetic) if synthetic is not None else None
-        self.caption_augment = CaptionAugment(**caption_augment) if caption_augment else None
-        self.augment = AvaAugment(**augment) if augment else AvaAugment()
-        self.num_classes = num_classes
-        self.datasets: dict[str, AvaKeyframeClips] = {}
-        self.skipped: dict[str, int] = {}  # what was left out of the data, by reason
-        # training sampler position to resume from (set by tinymem.lit.callbacks.StreamResume)
-        self.resume_state: Mapping[str, Any] | None = None
-
-    def path(self, key: str) -> str | None:
-        """Absolute path of the file named by config key `key` (None when unset)."""
-        name = self.files[key]
-        return None if name is None else str(self.root / name)
+    options_class = AvaOptions
+    collate = staticmethod(collate_keyframes)
+    write_synthetic = staticmethod(ensure_synthetic)
+    options: AvaOptions
 
     @property
     def class_ids(self) -> list[int]:
         """Action ids of the model's outputs, in order (1..num_classes, or the label map's)."""
-        if self.num_classes is not None:
-            return list(range(1, self.num_classes + 1))
+        if self.options.num_classes is not None:
+            return list(range(1, self.options.num_classes + 1))
         return sorted(read_label_map(self.path("label_map")))
-
-    def prepare_data(self) -> None:
-        """Generate the synthetic world once (no-op for real data or when already there)."""
-        if self.synthetic is not None:
-            ensure_synthetic(self.root, self.synthetic)
 
     def _sources(self, split: str, videos: set[str]) -> dict[str, FrameSource]:
         """Frame sources of the videos that have frames (others are left out by the caller)."""
-        if self.frame_layout == "jpeg":
-            counts = read_frame_list(self.frame_lists[split])
-            sources = {
-                v: ListedJpegFrames(self.frame_dir, v, counts[v]) for v in videos if v in counts
-            }
+        if self.options.frame_layout == "jpeg":
+            counts = read_frame_list(self._frame_list(split))
+            frame_dir = self.path("frame_dir")
+            sources = {v: ListedJpegFrames(frame_dir, v, counts[v]) for v in videos if v in counts}
             return {v: s for v, s in sources.items() if s.exists()}
         sources = {}
         for video in videos:
             try:
-                sources[video] = VideoFileSource(find_video(self.video_dir, video))
+                sources[video] = VideoFileSource(find_video(self.path("video_dir"), video))
             except DataFormatError:
                 continue
         return sources
+
+    def _frame_list(self, split: str) -> Path:
+        """The frame list of ``split`` (frame_layout jpeg)."""
+        return self.options.root / self.options.frame_lists[split]
 
     def _with_frames(
         self, split: str, keyframes: Keyframes, sources: Mapping[str, FrameSource]
@@ -173,9 +133,9 @@ class AvaDataModule(pl.LightningDataModule):
         """Keyframes of videos with frames; counts (and warns about) the others."""
         missing = sorted({video for video, _ in keyframes} - set(sources))
         kept = {key: boxes for key, boxes in keyframes.items() if key[0] in sources}
-        reason = "keyframes of videos without frames (skipped)"
-        self.skipped[reason] = self.skipped.get(reason, 0) + len(keyframes) - len(kept)
-        where = self.frame_lists[split] if self.frame_layout == "jpeg" else self.video_dir
+        self.count("keyframes of videos without frames (skipped)", len(keyframes) - len(kept))
+        jpeg = self.options.frame_layout == "jpeg"
+        where = self._frame_list(split) if jpeg else self.path("video_dir")
         if missing:
             log.warning(
                 "%s: %d videos have no frames in %s, skipped: %s",
@@ -194,17 +154,18 @@ class AvaDataModule(pl.LightningDataModule):
         """Read annotation files and build the train/val clip datasets."""
         if self.datasets:
             return
+        options = self.options
         class_ids = self.class_ids
-        captions = CaptionStore(self.caption_dir)
         train_gt, skipped_train = read_annotations(self.path("train_csv"), set(class_ids))
         val_gt, skipped_val = read_annotations(self.path("val_csv"), set(class_ids))
         self.skipped["annotation rows with an unknown action id (skipped)"] = (
             skipped_train + skipped_val
         )
         proposals = None
-        if self.files["val_proposals"] is not None:
-            proposals, low = read_proposals(self.path("val_proposals"), self.proposal_min_score)
-            self.skipped[f"proposals below score {self.proposal_min_score}"] = low
+        if options.val_proposals is not None:
+            min_score = options.proposal_min_score
+            proposals, low = read_proposals(self.path("val_proposals"), min_score)
+            self.skipped[f"proposals below score {min_score}"] = low
             self.skipped["val keyframes with groundtruth but no proposal (missed)"] = len(
                 val_gt.keys() - proposals.keys()
             )
@@ -217,63 +178,25 @@ class AvaDataModule(pl.LightningDataModule):
         else:
             val_gt = self._with_frames("val", val_gt, val_sources)
         common = dict(
-            captions=captions,
+            captions=CaptionStore(self.path("caption_dir")),
             class_ids=class_ids,
-            augment=self.augment,
-            fps=self.frame_fps if self.frame_layout == "jpeg" else None,
-            **self.cfg,
+            augment=options.augment,
+            fps=options.frame_fps if options.frame_layout == "jpeg" else None,
+            num_frames=options.num_frames,
+            sample_rate=options.sample_rate,
+            crop_size=options.crop_size,
+            video_start_sec=options.video_start_sec,
         )
         self.datasets["train"] = AvaKeyframeClips(
-            train_gt, train_sources, train=True, caption_augment=self.caption_augment, **common
+            train_gt, train_sources, train=True, caption_augment=options.caption_augment, **common
         )
         self.datasets["val"] = AvaKeyframeClips(
             val_gt, val_sources, train=False, boxes=proposals, **common
         )
-        videos = {v for ds in self.datasets.values() for v in ds.video_names}
-        no_captions = sorted(v for v in videos if not captions.path(v).is_file())
-        self.skipped[NO_CAPTIONS] = len(no_captions)
-        if no_captions:
-            log.warning(
-                "%d of %d videos have no caption file in %s (empty-caption fallback), e.g. %s",
-                len(no_captions),
-                len(videos),
-                self.caption_dir,
-                no_captions[:3],
-            )
-        for reason, count in self.skipped.items():
-            log.info("skipped: %d %s", count, reason)
-
-    def _loader(self, split: str, batch_size: int, shuffle: bool) -> DataLoader:
-        dataset = self.datasets[split]
-        sampler = StreamingBatchSampler(dataset.videos, batch_size, shuffle=shuffle, seed=self.seed)
-        if split == "train" and self.resume_state is not None:
-            sampler.load_state_dict(self.resume_state)
-            self.resume_state = None
-        return DataLoader(
-            dataset,
-            batch_sampler=sampler,
-            collate_fn=collate_keyframes,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            persistent_workers=self.persistent_workers and self.num_workers > 0,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        """Streaming training batches (video order reshuffled every epoch)."""
-        return self._loader("train", self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Streaming validation batches in a fixed order."""
-        return self._loader("val", self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """The validation split (AVA's test set has no public labels)."""
-        return self.val_dataloader()
+        self.report()
 
     def eval_files(self) -> dict[str, str | None]:
         """Files the evaluator needs: groundtruth CSV, label map, excluded timestamps."""
-        return {
-            "groundtruth": self.path("val_csv"),
-            "label_map": self.path("label_map"),
-            "excluded": self.path("val_excluded"),
-        }
+        files = {"groundtruth": "val_csv", "label_map": "label_map", "excluded": "val_excluded"}
+        paths = {name: self.path(key) for name, key in files.items()}
+        return {name: None if path is None else str(path) for name, path in paths.items()}
