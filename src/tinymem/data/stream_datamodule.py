@@ -22,7 +22,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
@@ -64,6 +64,27 @@ class StreamOptions:
         augment = self.caption_augment
         self._set("caption_augment", CaptionAugment(**augment) if augment else None)
 
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
+        """The checked options of a data config: an unknown or missing key names ``data.<key>``."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - set(fields))
+        if unknown:
+            raise ValueError(
+                f"data.{unknown[0]}: not an option of {cls.__name__} "
+                f"(expected keys: {sorted(fields)})"
+            )
+        missing = [
+            name
+            for name, field in fields.items()
+            if field.default is dataclasses.MISSING
+            and field.default_factory is dataclasses.MISSING
+            and name not in config
+        ]
+        if missing:
+            raise ValueError(f"data.{missing[0]}: required by {cls.__name__}, not set")
+        return cls(**config)
+
     def _set(self, key: str, value: Any) -> None:
         """Replace a field's config value by its converted value (in ``__post_init__``)."""
         object.__setattr__(self, key, value)
@@ -72,25 +93,6 @@ class StreamOptions:
         """Absolute path of the file or folder named by option ``key`` (None when unset)."""
         name = getattr(self, key)
         return None if name is None else self.root / name
-
-
-def check_options(options_class: type[StreamOptions], config: Mapping[str, Any]) -> None:
-    """Raise ValueError naming ``data.<key>`` for an unknown key or a missing required one."""
-    fields = {f.name: f for f in dataclasses.fields(options_class)}
-    unknown = sorted(set(config) - set(fields))
-    if unknown:
-        raise ValueError(
-            f"data.{unknown[0]}: not an option of {options_class.__name__} "
-            f"(expected keys: {sorted(fields)})"
-        )
-    required = [
-        name
-        for name, field in fields.items()
-        if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-    ]
-    missing = [name for name in required if name not in config]
-    if missing:
-        raise ValueError(f"data.{missing[0]}: required by {options_class.__name__}, not set")
 
 
 class StreamingDataModule(pl.LightningDataModule):
@@ -110,8 +112,7 @@ class StreamingDataModule(pl.LightningDataModule):
 
     def __init__(self, **config: Any) -> None:
         super().__init__()
-        check_options(self.options_class, config)
-        self.options = self.options_class(**config)
+        self.options = self.options_class.from_config(config)
         self.datasets: dict[str, Dataset] = {}
         self.skipped: dict[str, int] = {}  # what was left out of the data, by reason
         # training sampler position to resume from (set by tinymem.lit.callbacks.StreamResume)
