@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from tinymem.config import compose_config
-from tinymem.data.synthetic import SyntheticSpec, ensure_synthetic
+from tinymem.data.ava.synthetic import SyntheticSpec, ensure_synthetic
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")

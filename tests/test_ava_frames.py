@@ -10,15 +10,15 @@ from hydra.utils import instantiate
 from torchvision.io import encode_jpeg, write_file
 
 from tinymem.config import compose_config
-from tinymem.data.ava import AvaBox, write_annotations, write_label_map, write_proposals
-from tinymem.data.ava_clips import VIDEO_MEAN, VIDEO_STD, AvaAugment
-from tinymem.data.ava_frames import (
+from tinymem.data.ava.datamodule import AvaDataModule
+from tinymem.data.ava.dataset import VIDEO_MEAN, VIDEO_STD, AvaAugment
+from tinymem.data.ava.formats import AvaBox, write_annotations, write_label_map, write_proposals
+from tinymem.data.ava.frames import (
     FRAME_LIST_HEADER,
     frame_file,
     read_frame_list,
     write_frame_list,
 )
-from tinymem.data.datamodule import AvaDataModule
 from tinymem.data.errors import DataFormatError
 
 FPS = 30

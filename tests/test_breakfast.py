@@ -10,11 +10,15 @@ import torch
 from hydra.utils import instantiate
 
 from tinymem.config import compose_config
-from tinymem.data.breakfast import (
-    ACTIVITIES,
+from tinymem.data.breakfast.datamodule import BreakfastDataModule
+from tinymem.data.breakfast.dataset import (
     BreakfastActivityClips,
-    BreakfastAnnotation,
     BreakfastSegments,
+    video_frame_samples,
+)
+from tinymem.data.breakfast.formats import (
+    ACTIVITIES,
+    BreakfastAnnotation,
     Segment,
     check_bundle_split,
     frames_to_segments,
@@ -25,14 +29,8 @@ from tinymem.data.breakfast import (
     read_mapping,
     read_segmentation,
     split_videos,
-    video_frame_samples,
 )
-from tinymem.data.classification_datamodule import BreakfastDataModule
-from tinymem.data.clip_dataset import IGNORE_LABEL
-from tinymem.data.clip_transforms import build_clip_transform
-from tinymem.data.errors import DataFormatError
-from tinymem.data.frame_sources import FrameSource
-from tinymem.data.synthetic_breakfast import (
+from tinymem.data.breakfast.synthetic import (
     GROUNDTRUTH_DIR,
     SEGMENTATION_DIR,
     VIDEO_DIR,
@@ -40,6 +38,10 @@ from tinymem.data.synthetic_breakfast import (
     SyntheticBreakfastSpec,
     ensure_synthetic_breakfast,
 )
+from tinymem.data.clip_dataset import IGNORE_LABEL
+from tinymem.data.clip_transforms import build_clip_transform
+from tinymem.data.errors import DataFormatError
+from tinymem.data.frame_sources import FrameSource
 from tinymem.memory.captions import CaptionStore
 from tinymem.metrics.breakfast import BreakfastMetrics
 

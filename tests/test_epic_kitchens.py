@@ -11,20 +11,17 @@ import torch
 from hydra.utils import instantiate
 
 from tinymem.config import compose_config
-from tinymem.data.classification_datamodule import EpicKitchensDataModule
 from tinymem.data.clip_dataset import IGNORE_LABEL
 from tinymem.data.clip_transforms import ClipAugment, build_clip_transform
-from tinymem.data.epic_kitchens import (
-    EpicKitchensSegments,
+from tinymem.data.epic_kitchens.datamodule import EpicKitchensDataModule
+from tinymem.data.epic_kitchens.dataset import EpicKitchensSegments
+from tinymem.data.epic_kitchens.formats import (
     format_timestamp,
     parse_timestamp,
     read_epic_annotations,
     read_video_info,
 )
-from tinymem.data.errors import DataFormatError
-from tinymem.data.frame_sources import FrameSource, JpegFolderSource
-from tinymem.data.streaming import StreamingBatchSampler
-from tinymem.data.synthetic_epic import (
+from tinymem.data.epic_kitchens.synthetic import (
     ANNOTATION_DIR,
     FRAME_PATTERN,
     MEDIA_DIR,
@@ -32,6 +29,9 @@ from tinymem.data.synthetic_epic import (
     SyntheticEpicSpec,
     ensure_synthetic_epic,
 )
+from tinymem.data.errors import DataFormatError
+from tinymem.data.frame_sources import FrameSource, JpegFolderSource
+from tinymem.data.streaming import StreamingBatchSampler
 from tinymem.memory.captions import CaptionStore
 from tinymem.metrics.epic_kitchens import EpicKitchensAccuracy
 

@@ -13,8 +13,9 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from tinymem.data.ava import read_label_map
-from tinymem.data.classification_datamodule import BreakfastDataModule, EpicKitchensDataModule
+from tinymem.data.ava.formats import read_label_map
+from tinymem.data.breakfast.datamodule import BreakfastDataModule
+from tinymem.data.epic_kitchens.datamodule import EpicKitchensDataModule
 from tinymem.lit.classification import ClassificationModule
 from tinymem.lit.detection import DetectionModule
 from tinymem.lit.distributed import prepare_data_once

@@ -18,7 +18,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from tinymem.config import compose_config
-from tinymem.data.ava import AVA_NUM_ACTIONS
+from tinymem.data.ava.formats import AVA_NUM_ACTIONS
 from tinymem.lit.detection import BOX_HEADS
 from tinymem.lit.streaming import plain, vision_options, with_global_tokens
 from tinymem.memory.cache import MemoryRead

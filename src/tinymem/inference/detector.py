@@ -13,7 +13,7 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
-from tinymem.data.ava import read_proposals
+from tinymem.data.ava.formats import read_proposals
 from tinymem.data.errors import data_error
 from tinymem.memory.plan import ConfigError
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 
-from tinymem.data.ava import BOX_DECIMALS, SCORE_DECIMALS, TIMESTAMP_DIGITS
+from tinymem.data.ava.formats import BOX_DECIMALS, SCORE_DECIMALS, TIMESTAMP_DIGITS
 from tinymem.inference.results import SecondResult
 
 PathType = str | PathLike[str]

@@ -7,13 +7,13 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from tinymem.data.ava import Keyframes, read_annotations, read_label_map, read_proposals
-from tinymem.data.ava_clips import AvaAugment, AvaKeyframeClips, collate_keyframes, find_video
-from tinymem.data.ava_frames import ListedJpegFrames, read_frame_list
+from tinymem.data.ava.dataset import AvaAugment, AvaKeyframeClips, collate_keyframes, find_video
+from tinymem.data.ava.formats import Keyframes, read_annotations, read_label_map, read_proposals
+from tinymem.data.ava.frames import ListedJpegFrames, read_frame_list
+from tinymem.data.ava.synthetic import SyntheticSpec, ensure_synthetic
 from tinymem.data.errors import DataFormatError, data_error
 from tinymem.data.frame_sources import FrameSource, VideoFileSource
 from tinymem.data.stream_datamodule import StreamingDataModule, StreamOptions
-from tinymem.data.synthetic import SyntheticSpec, ensure_synthetic
 from tinymem.memory.captions import CaptionStore
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class AvaDataModule(StreamingDataModule):
     ``proposal_min_score``), scored against the groundtruth (without proposals: the
     groundtruth keyframes and boxes). Frames come from video files in ``video_dir``
     (``frame_layout: video``, PyAV) or from the public JPEG layout under ``frame_dir`` indexed
-    by the ``frame_lists`` (``frame_layout: jpeg``, see :mod:`tinymem.data.ava_frames`).
+    by the ``frame_lists`` (``frame_layout: jpeg``, see :mod:`tinymem.data.ava.frames`).
     ``num_classes`` set (AVA: 80) makes the model outputs the ids 1..num_classes (index = id -
     1) while the label map still names the evaluated classes; None uses the label map's ids.
     With ``synthetic`` set, the synthetic world is generated into ``root`` first if missing.

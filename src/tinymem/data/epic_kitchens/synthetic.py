@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torchvision.io import write_jpeg
 
-from tinymem.data.epic_kitchens import (
+from tinymem.data.epic_kitchens.formats import (
     EpicSegment,
     EpicVideoInfo,
     write_epic_annotations,
