@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tomllib
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,11 @@ from omegaconf import DictConfig, open_dict
 from tinymem.config import compose_config
 from tinymem.data.ava.synthetic import SyntheticSpec, ensure_synthetic
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LOCK_FILE = REPO_ROOT / "uv.lock"
+# Packages whose versions decide the README's numbers: the test header shows them.
+HEADLINE_PACKAGES = ("torch", "torchvision", "pytorch-lightning", "hydra-core", "omegaconf")
+
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
@@ -20,6 +28,18 @@ os.environ.setdefault("WANDB_SILENT", "true")
 TINY_WORLD = dict(
     seed=0, num_train_videos=4, num_val_videos=2, episodes_per_video=2, dependent_clips=2
 )
+
+
+def pytest_report_header() -> list[str]:
+    """The lock file's hash and whether the installed headline packages are the locked ones."""
+    digest = hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()[:16]
+    locked = {p["name"]: p["version"] for p in tomllib.loads(LOCK_FILE.read_text())["package"]}
+    lines = [f"uv.lock sha256 {digest}"]
+    for name in HEADLINE_PACKAGES:
+        installed = metadata.version(name)
+        mark = "" if installed == locked.get(name) else f" (NOT the locked {locked.get(name)})"
+        lines.append(f"  {name} {installed}{mark}")
+    return lines
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from hydra.utils import instantiate
-from torchvision.io import encode_jpeg, write_file
+from PIL import Image
 
 from tinymem.config import compose_config
 from tinymem.data.ava.datamodule import AvaDataModule
@@ -33,9 +33,8 @@ def write_jpeg_world(root: Path, videos: dict[str, int]) -> None:
     for video, count in videos.items():
         (root / "frames" / video).mkdir(parents=True)
         for i in range(count):
-            image = torch.zeros(3, SIZE, SIZE, dtype=torch.uint8)
-            image[:] = LEVEL * i
-            write_file(str(root / "frames" / frame_file(video, i)), encode_jpeg(image, quality=95))
+            image = Image.new("RGB", (SIZE, SIZE), (LEVEL * i,) * 3)
+            image.save(root / "frames" / frame_file(video, i), quality=95)
     (root / "frame_lists").mkdir()
     write_frame_list(root / "frame_lists" / "train.csv", videos)
     write_frame_list(root / "frame_lists" / "val.csv", videos)

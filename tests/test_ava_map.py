@@ -18,7 +18,7 @@ from tinymem.data.ava.formats import (
     write_label_map,
 )
 from tinymem.data.errors import DataFormatError
-from tinymem.metrics.ava import average_precision, evaluate_ava_files, frame_map
+from tinymem.metrics.ava import STRICT_KINDS, average_precision, evaluate_ava_files, frame_map
 from tinymem.metrics.ava_map import frame_map as frame_map_old_name
 from tinymem.tools.ava_map import main as ava_map_main
 
@@ -283,17 +283,22 @@ def test_no_groundtruth_at_all_is_an_error():
 
 
 def reference_map(gt_rows, det_rows, class_ids, excluded, cap=50):
-    """The official rules, one row at a time (heap cap, greedy matching, VOC AP)."""
+    """The official rules, one row at a time (heap cap, greedy matching, VOC AP).
+
+    A row's last field may be None (a 7-column row: value 1.0). Boxes may be empty or reversed:
+    empty detection boxes are dropped after the cap; IoU uses the official arithmetic, with
+    NaN for an empty union (never a hit, and it wins the argmax as numpy's does).
+    """
     classes = set(class_ids)
     truth_heaps, det_heaps = {}, {}
     for video, ts, x1, y1, x2, y2, action, person in gt_rows:
         if action in classes:
-            heapq.heappush(
-                truth_heaps.setdefault((video, ts), []), (float(person), action, y1, x1, y2, x2)
-            )
+            value = 1.0 if person is None else float(person)
+            heapq.heappush(truth_heaps.setdefault((video, ts), []), (value, action, y1, x1, y2, x2))
     for video, ts, x1, y1, x2, y2, action, score in det_rows:
         if action not in classes:
             continue
+        score = 1.0 if score is None else score
         heap = det_heaps.setdefault((video, ts), [])
         if len(heap) < cap:
             heapq.heappush(heap, (score, action, y1, x1, y2, x2))
@@ -315,7 +320,11 @@ def reference_map(gt_rows, det_rows, class_ids, excluded, cap=50):
                 h = max(0.0, min(y2, ty2) - max(y1, ty1))
                 w = max(0.0, min(x2, tx2) - max(x1, tx1))
                 inter = h * w
-                iou = inter / ((y2 - y1) * (x2 - x1) + (ty2 - ty1) * (tx2 - tx1) - inter)
+                union = (y2 - y1) * (x2 - x1) + (ty2 - ty1) * (tx2 - tx1) - inter
+                iou = inter / union if union else math.nan
+                if math.isnan(iou):  # numpy's argmax stops at the first NaN
+                    best, best_iou = i, iou
+                    break
                 if iou > best_iou:
                     best, best_iou = i, iou
             hit = best is not None and best_iou >= 0.5 and best not in taken
@@ -489,3 +498,156 @@ def test_command_line_reports_bad_input(ava_files, capsys):
     args = ["-g", str(ava_files / "gt.csv"), "-d", str(ava_files / "det.csv")]
     assert ava_map_main([*args, "-l", str(ava_files / "labels.pbtxt")]) == 1
     assert f"{ava_files / 'det.csv'}:2: expected 8 columns" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# input the official evaluator accepts: empty boxes, 7-column rows, unknown ids; --strict
+
+
+def write_rows(path, rows):
+    """Write CSV rows as the official tools would read them; a None last field is left out."""
+    lines = []
+    for video, ts, *numbers, last in rows:
+        fields = [video, f"{ts:04d}", *(repr(float(v)) for v in numbers[:4]), str(numbers[4])]
+        if last is not None:
+            fields.append(repr(last))
+        lines.append(",".join(fields))
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def evaluate_rows(tmp_path, gt_rows, det_rows, class_ids=(1,), excluded=(), strict=False):
+    """evaluate_ava_files on files written from the rows."""
+    write_label_map(tmp_path / "labels.pbtxt", {c: f"class {c}" for c in class_ids})
+    excluded_csv = tmp_path / "excluded.csv"
+    excluded_csv.write_text("".join(f"{v},{t:04d}\n" for v, t in excluded))
+    return evaluate_ava_files(
+        write_rows(tmp_path / "gt.csv", gt_rows),
+        write_rows(tmp_path / "det.csv", det_rows),
+        tmp_path / "labels.pbtxt",
+        excluded_csv,
+        strict=strict,
+    )
+
+
+TRUTH_LEFT = [(*KEY_A, *LEFT, 1, 0)]
+EMPTY = (0.5, 0.1, 0.5, 0.9)  # x1 == x2
+REVERSED = (0.6, 0.1, 0.2, 0.9)  # x1 > x2
+FAR_ROWS = [(*KEY_A, *FAR, 1, 0.9 - i / 1000) for i in range(49)]
+
+
+@pytest.mark.parametrize("box", [EMPTY, REVERSED], ids=["empty", "reversed"])
+def test_empty_box_in_the_top_50_takes_a_place_then_is_dropped(tmp_path, box):
+    rows = [*FAR_ROWS, (*KEY_A, *box, 1, 0.95), (*KEY_A, *LEFT, 1, 0.1)]
+    result = evaluate_rows(tmp_path, TRUTH_LEFT, rows)
+    # 51 rows: the empty one is among the 50 best, so the true positive (lowest) is cut
+    assert result.mean_ap == 0.0
+    assert (result.num_detections_empty_box, result.num_detections_over_capacity) == (1, 1)
+    assert result.first_line == {"num_detections_empty_box": 50, "num_detections_over_capacity": 51}
+    table = result.table()
+    assert "detections with an empty box, x1 >= x2 or y1 >= y2 (ignored): 1, first at line 50" in (
+        table
+    )
+    assert reference_map(TRUTH_LEFT, rows, [1], set()) == {1: result.mean_ap}
+    with pytest.raises(DataFormatError, match=r"det\.csv:50: strict: .* 1 detections with an"):
+        evaluate_rows(tmp_path, TRUTH_LEFT, rows, strict=True)
+
+
+def test_empty_box_below_the_top_50_is_cut_by_the_cap_not_dropped_as_empty(tmp_path):
+    rows = [*FAR_ROWS, (*KEY_A, *EMPTY, 1, 0.05), (*KEY_A, *LEFT, 1, 0.1)]
+    result = evaluate_rows(tmp_path, TRUTH_LEFT, rows)
+    assert result.mean_ap == pytest.approx(1 / 50)  # the true positive is the 50th
+    assert (result.num_detections_empty_box, result.num_detections_over_capacity) == (0, 1)
+    assert result.first_line == {"num_detections_over_capacity": 50}
+    assert reference_map(TRUTH_LEFT, rows, [1], set()) == pytest.approx({1: 1 / 50})
+    with pytest.raises(DataFormatError, match=r"det\.csv:50: strict: .* beyond 50 per keyframe"):
+        evaluate_rows(tmp_path, TRUTH_LEFT, rows, strict=True)
+
+
+def test_seven_column_rows_score_one(tmp_path):
+    # a detection without a score is scored 1.0: it outranks the 0.99 false positive
+    rows = [(*KEY_A, *FAR, 1, 0.99), (*KEY_A, *LEFT, 1, None)]
+    result = evaluate_rows(tmp_path, TRUTH_LEFT, rows)
+    assert result.mean_ap == 1.0 and result.num_detections_short == 1
+    assert result.first_line == {"num_detections_short": 2}
+    with pytest.raises(DataFormatError, match=r"det\.csv:2: strict: .* 7 columns, no score"):
+        evaluate_rows(tmp_path, TRUTH_LEFT, rows, strict=True)
+    # a groundtruth row without a person id sorts as 1.0: above person 0, below person 2
+    a, b = (0.0, 0.0, 0.5, 1.0), (0.25, 0.0, 0.75, 1.0)
+    detections = [(*KEY_A, *a, 1, 0.9), (*KEY_A, 0.125, 0.0, 0.625, 1.0, 1, 0.8)]
+    for person_a, expected in ((0, 1.0), (2, 0.5)):  # order (B, A): D2 takes B; (A, B): A taken
+        truth = [(*KEY_A, *a, 1, person_a), (*KEY_A, *b, 1, None)]
+        result = evaluate_rows(tmp_path, truth, detections)
+        assert result.mean_ap == expected and result.num_groundtruth_short == 1
+        assert reference_map(truth, detections, [1], set()) == {1: expected}
+        assert evaluate_rows(tmp_path, truth, detections, strict=True).mean_ap == expected
+
+
+def test_unknown_ids_and_excluded_keyframes_are_dropped_counted_and_strict_fails(tmp_path):
+    truth = [*TRUTH_LEFT, (*KEY_A, *LEFT, 7, 0), (*KEY_B, *LEFT, 1, 0)]
+    rows = [(*KEY_A, *LEFT, 1, 0.9), (*KEY_B, *LEFT, 1, 0.8), (*KEY_A, *LEFT, 7, 0.95)]
+    result = evaluate_rows(tmp_path, truth, rows, excluded=[KEY_B])
+    assert result.mean_ap == 1.0
+    assert result.first_line == {
+        "num_detections_excluded": 2,
+        "num_detections_other_class": 3,
+        "num_groundtruth_other_class": 2,
+        "num_groundtruth_excluded": 3,
+    }
+    with pytest.raises(DataFormatError, match=r"det\.csv:2: strict: .* excluded keyframes .*also"):
+        evaluate_rows(tmp_path, truth, rows, excluded=[KEY_B], strict=True)
+    with pytest.raises(DataFormatError, match=r"det\.csv:3: strict: .* classes not evaluated"):
+        evaluate_rows(tmp_path, truth, rows, strict=True)
+    # groundtruth rows of other classes alone do not fail --strict (the official file has 80)
+    assert evaluate_rows(tmp_path, truth, rows[:1], excluded=[KEY_B], strict=True).mean_ap == 1
+
+
+def test_rows_the_official_reader_rejects_are_still_refused(tmp_path):
+    for bad in ("vid,0902,0.1,0.2,0.3", "vid,0902,0.1,0.2,0.3,0.4,1,0.5,7", "vid,0902,a,0,1,1,1"):
+        (tmp_path / "det.csv").write_text("vid,0902,0.1,0.2,0.3,0.4,1,0.5\n" + bad + "\n")
+        with pytest.raises(DataFormatError, match=r"det\.csv:2: expected"):
+            read_detection_rows(tmp_path / "det.csv", official=True)
+
+
+def random_official_rows(rng):
+    """random_rows plus every case the official reader accepts and the evaluator drops."""
+    gt, detections, excluded = random_rows(rng)
+
+    def odd(row, last_none):
+        row = list(row)
+        roll = rng.random()
+        if roll < 0.1:  # empty or reversed box
+            row[2], row[4] = row[4], row[2]
+        elif roll < 0.15:  # outside [0, 1]
+            row[2], row[5] = row[2] - 0.25, row[5] + 0.25
+        if rng.random() < last_none:
+            row[7] = None  # a 7-column row
+        return tuple(row)
+
+    return [odd(r, 0.1) for r in gt], [odd(r, 0.1) for r in detections], excluded
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_files_with_every_accepted_case_match_the_row_by_row_reference(tmp_path, seed):
+    gt, detections, excluded = random_official_rows(np.random.default_rng(100 + seed))
+    expected = reference_map(gt, detections, [1, 2, 3], excluded)
+    assert expected, "every seed here leaves some groundtruth"
+    result = evaluate_rows(tmp_path, gt, detections, (1, 2, 3), sorted(excluded))
+    assert result.per_class == pytest.approx(expected, abs=1e-6)
+    assert result.mean_ap == pytest.approx(sum(expected.values()) / len(expected), abs=1e-6)
+    assert result.num_detections_short == sum(r[7] is None for r in detections)
+    assert result.num_groundtruth_short == sum(r[7] is None for r in gt)
+    if any(result.first_line.get(k) for k in STRICT_KINDS):
+        with pytest.raises(DataFormatError, match=r"det\.csv:\d+: strict: "):
+            evaluate_rows(tmp_path, gt, detections, (1, 2, 3), sorted(excluded), strict=True)
+
+
+def test_command_line_strict_names_the_line(ava_files, capsys):
+    args = ["-g", str(ava_files / "gt.csv"), "-d", str(ava_files / "det.csv")]
+    args += ["-l", str(ava_files / "labels.pbtxt"), "-e", str(ava_files / "excluded.csv")]
+    assert ava_map_main(args) == 0
+    assert "detections on excluded keyframes (ignored): 1, first at line 5" in (
+        capsys.readouterr().out
+    )
+    assert ava_map_main([*args, "--strict"]) == 1
+    assert f"{ava_files / 'det.csv'}:5: strict: " in capsys.readouterr().err

@@ -375,6 +375,20 @@ def test_split_by_subject_without_bundles(breakfast_world: Path) -> None:
     assert len(dm.datasets["train"].video_names) == 6
 
 
+def test_groundtruth_files_without_suffix_are_read(breakfast_world: Path, tmp_path: Path):
+    root = tmp_path / "world"
+    shutil.copytree(breakfast_world, root)
+    files = sorted((root / GROUNDTRUTH_DIR).glob("*.txt"))
+    for path in files[::2]:  # a mixed copy: every other file without .txt
+        path.rename(path.with_suffix(""))
+    renamed, plain = _datamodule(root), _datamodule(breakfast_world)
+    renamed.setup()
+    plain.setup()
+    for split in ("train", "val"):  # the same segments of the same videos, none skipped
+        found = [(a.video.name, s) for a, s in renamed.datasets[split].items]
+        assert found == [(a.video.name, s) for a, s in plain.datasets[split].items] and found
+
+
 def test_no_video_found_at_all_is_an_error(breakfast_world: Path) -> None:
     dm = _datamodule(breakfast_world, video_pattern="{subject}/{activity}.avi")
     with pytest.raises(DataFormatError, match=r"expected video file for the annotated videos"):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from tinymem.config import compose_config
+from cli_runs import cli_env
+from hydra_plugins.tinymem_user_conf import USER_CONFIG_DIR
+from tinymem.config import CONFIG_DIR, compose_config
 from tinymem.memory.plan import ConfigError, parse_memory_spec
 from tinymem.pipeline import validate_config
-from tinymem.train import CONFIG_DIR
 
 GROUPS = (
     "data",
@@ -108,3 +111,51 @@ def test_bad_value_fails_before_any_data_is_read(make_cfg, tmp_path: Path) -> No
     with pytest.raises(ConfigError, match="memory.length"):
         train(cfg)
     assert not (tmp_path / "never_created").exists()
+
+
+USER_EXPERIMENT = """# @package _global_
+defaults:
+  - override /memory: none
+tags: [mine]
+seed: 7
+"""
+
+
+def _write_overlay(root: Path) -> None:
+    (root / USER_CONFIG_DIR / "experiment").mkdir(parents=True)
+    (root / USER_CONFIG_DIR / "experiment" / "my_run.yaml").write_text(USER_EXPERIMENT)
+    (root / USER_CONFIG_DIR / "local").mkdir()
+    (root / USER_CONFIG_DIR / "local" / "default.yaml").write_text(
+        "# @package _global_\npaths:\n  data_dir: /machine/data\n"
+    )
+
+
+def test_user_overlay_experiment_and_local_compose_from_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_overlay(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    cfg = compose_config("train", ["experiment=my_run"])
+    assert cfg.seed == 7 and list(cfg.tags) == ["mine"]
+    assert cfg.memory.kind == "none"
+    assert cfg.paths.data_dir == "/machine/data"  # conf/local/default.yaml
+    monkeypatch.chdir(tmp_path / USER_CONFIG_DIR)  # no conf/ here: the overlay is optional
+    assert compose_config("train", []).paths.data_dir != "/machine/data"
+    with pytest.raises(ConfigCompositionException, match="my_run"):
+        compose_config("train", ["experiment=my_run"])
+
+
+def test_user_overlay_experiment_composes_with_the_train_entry_point(tmp_path: Path) -> None:
+    _write_overlay(tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-m", "tinymem.train", "experiment=my_run", "--cfg", "job"],
+        cwd=tmp_path,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    cfg = OmegaConf.create(run.stdout)
+    assert cfg.seed == 7 and cfg.memory.kind == "none"
+    assert cfg.paths.data_dir == "/machine/data"

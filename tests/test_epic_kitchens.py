@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
+from PIL import Image
 
 from tinymem.config import compose_config
 from tinymem.data.clip_dataset import IGNORE_LABEL
@@ -30,8 +32,9 @@ from tinymem.data.epic_kitchens.synthetic import (
     ensure_synthetic_epic,
 )
 from tinymem.data.errors import DataFormatError
-from tinymem.data.frame_sources import FrameSource, JpegFolderSource
+from tinymem.data.frame_sources import FrameSource, JpegFolderSource, VideoFileSource
 from tinymem.data.streaming import StreamingBatchSampler
+from tinymem.data.video import VideoWriter
 from tinymem.memory.captions import CaptionStore
 from tinymem.metrics.epic_kitchens import EpicKitchensAccuracy
 
@@ -222,12 +225,40 @@ def test_clip_is_centred_and_clamped_at_the_video_edges(tmp_path: Path) -> None:
     assert dataset.frame_indices(2) == [91, 94, 97, 99]  # centre 97: 100 clamped to 99
 
 
-def test_segment_frames_are_rescaled_to_the_source_frame_rate(tmp_path: Path) -> None:
-    rows = ["1,b,P01,P01_01,00:00:00.00,00:00:01.00,00:00:01.50,60,80,x,take,0,cup,8,['cup'],[8]"]
-    dataset = _dataset(
-        tmp_path, rows, {"P01_01": BlankSource(100, fps=30.0)}, annotation_fps={"P01_01": 60.0}
-    )
-    assert dataset.frame_indices(0) == [29, 32, 35, 38]  # centre 70 at 60 fps -> 35 at 30 fps
+def _counter_video(path: Path, fps: Fraction, seconds: float) -> VideoFileSource:
+    """A lossless video whose frame ``i`` has grey level ``i % 256`` (its index, readable back)."""
+    count = int(seconds * fps)
+    with VideoWriter(path, fps, 16, 16) as writer:
+        for i in range(count):
+            writer.write(np.full((16, 16, 3), i % 256, np.uint8))
+    return VideoFileSource(path)
+
+
+@pytest.mark.parametrize(
+    ("video_id", "fps"),
+    [("P09_07", Fraction(30000, 1001)), ("P18_09", Fraction(90))],
+    ids=["29.97fps", "90fps"],
+)
+def test_video_files_place_segments_at_their_timestamps(
+    tmp_path: Path, video_id: str, fps: Fraction
+) -> None:
+    # as in the release: frames numbered at 60 fps whatever the video's rate (3.00 s -> 180)
+    rows = [
+        f"0,{video_id}_1,{video_id[:3]},{video_id},,00:00:02.50,00:00:03.50,150,210,x,take,0,"
+        "cup,8,['cup'],[8]"
+    ]
+    source = _counter_video(tmp_path / f"{video_id}.mp4", fps, 4.0)
+    assert source.fps == pytest.approx(float(fps))
+    dataset = _dataset(tmp_path, rows, {video_id: source})
+    indices = dataset.frame_indices(0)
+    centre = round(3.0 * float(fps))  # the segment's middle, 3.0 s, at the file's rate
+    assert indices[len(indices) // 2] == centre < source.num_frames
+    frames = source.read(indices)  # [T, 3, H, W]: the decoded grey level is the frame index
+    levels = frames.float().mean(dim=(1, 2, 3))
+    assert torch.allclose(levels, torch.tensor([i % 256 for i in indices]).float(), atol=1.0)
+    # frame folders keep the annotated 60 fps numbers: centre (150 + 210) // 2 = 180
+    folder = _dataset(tmp_path, rows, {video_id: BlankSource(400)})
+    assert folder.frame_indices(0)[2] == 180
 
 
 def test_segment_past_the_video_end_names_the_row(tmp_path: Path) -> None:
@@ -275,11 +306,9 @@ def test_segments_stream_in_temporal_order_per_video(tmp_path: Path) -> None:
 def test_jpeg_frames_are_numbered_from_one_and_missing_files_are_named(tmp_path: Path) -> None:
     folder = tmp_path / "P01" / "rgb_frames" / "P01_01"
     folder.mkdir(parents=True)
-    from torchvision.io import write_jpeg
-
     for number in range(1, 6):
-        image = torch.full((3, 8, 8), number * 40, dtype=torch.uint8)
-        write_jpeg(image, str(folder / f"frame_{number:010d}.jpg"), 100)
+        image = Image.new("RGB", (8, 8), (number * 40,) * 3)
+        image.save(folder / f"frame_{number:010d}.jpg", quality=100)
     source = JpegFolderSource(
         tmp_path, FRAME_PATTERN, {"participant_id": "P01", "video_id": "P01_01"}
     )

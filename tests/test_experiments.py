@@ -13,7 +13,7 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from tinymem.config import compose_config
+from tinymem.config import CONFIG_DIR, compose_config
 from tinymem.data.ava.formats import AVA_NUM_ACTIONS
 from tinymem.lit.detection import BOX_HEADS
 from tinymem.lit.streaming import plain, vision_options, with_global_tokens
@@ -28,7 +28,6 @@ from tinymem.models.tinymem import (
     region_widths,
 )
 from tinymem.pipeline import validate_config
-from tinymem.train import CONFIG_DIR
 
 FOLDERS = ("ava", "epic_kitchens", "breakfast", "vit")
 BASE_LR, BASE_BATCH = 5e-4, 128  # the paper's learning rate at its batch (linear scaling)

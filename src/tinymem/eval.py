@@ -5,10 +5,10 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from tinymem.train import CONFIG_DIR
+from tinymem.config import HYDRA_MAIN_KWARGS
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+@hydra.main(config_name="eval", **HYDRA_MAIN_KWARGS)
 def main(cfg: DictConfig) -> None:
     """Evaluate a checkpoint."""
     from tinymem.pipeline import evaluate

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from tinymem.train import CONFIG_DIR
+from tinymem.config import HYDRA_MAIN_KWARGS
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+@hydra.main(config_name="predict", **HYDRA_MAIN_KWARGS)
 def main(cfg: DictConfig) -> None:
     """Stream the video(s) through the checkpoint and write predictions (and renders)."""
     from tinymem.inference.predictor import predict

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
 
-CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
+from tinymem.config import HYDRA_MAIN_KWARGS
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(config_name="train", **HYDRA_MAIN_KWARGS)
 def main(cfg: DictConfig) -> float | None:
     """Run training; return the optimized metric for Hydra sweepers."""
     from tinymem.pipeline import train

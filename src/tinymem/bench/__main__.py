@@ -11,7 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from tinymem.bench.run import REPORTS, run_bench
-from tinymem.train import CONFIG_DIR
+from tinymem.config import HYDRA_MAIN_KWARGS
 
 
 def shorthand(args: Sequence[str]) -> list[str]:
@@ -21,7 +21,7 @@ def shorthand(args: Sequence[str]) -> list[str]:
     return [f"reports=[{','.join(names)}]", *rest] if names else rest
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="bench")
+@hydra.main(config_name="bench", **HYDRA_MAIN_KWARGS)
 def main(cfg: DictConfig) -> None:
     """Run the configured reports into this run's folder."""
     command = " ".join(["python -m tinymem.bench", *sys.argv[1:]])

@@ -33,13 +33,22 @@ everything with a row-by-row reference on inputs full of ties.
 
 Within a keyframe, groundtruth boxes keep the official reader's order (descending person id,
 then heap order); it matters only when a detection overlaps two boxes of its class equally.
+
+Input the official reader accepts is accepted here too (``read_*_rows(official=True)``):
+rows of 7 columns score 1.0 (a groundtruth row without a person id sorts as 1.0), and boxes
+may be empty, reversed or outside [0, 1]. Groundtruth boxes are never dropped (an empty one
+can never be matched but still counts). Every row left out is counted with the file line of
+the first one of its kind (``FrameMAP.first_line``); ``evaluate_ava_files(strict=True)``
+turns any detection row left out or read differently (7 columns) into an error naming its
+line. Groundtruth rows of classes outside the label map are only reported: the official
+v2.2 groundtruth holds all 80 classes and the evaluated label map 60.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from os import PathLike
 
 import numpy as np
@@ -53,6 +62,7 @@ from tinymem.data.ava.formats import (
     read_excluded_timestamps,
     read_label_map,
 )
+from tinymem.data.errors import data_error
 
 IOU_THRESHOLD = 0.5  # the official AVA matching threshold (IoU >= 0.5 is a hit)
 MAX_DETECTIONS_PER_KEYFRAME = 50  # the official reader keeps the 50 best rows per keyframe
@@ -76,6 +86,50 @@ class FrameMAP:
     num_detections_without_groundtruth: int = 0  # on keyframes without groundtruth: FPs
     num_groundtruth_other_class: int = 0  # groundtruth rows outside the evaluated classes
     num_groundtruth_excluded: int = 0  # groundtruth rows on excluded keyframes
+    num_detections_short: int = 0  # 7-column detection rows, scored 1.0
+    num_groundtruth_short: int = 0  # 7-column groundtruth rows, ordered as person id 1.0
+    first_line: dict[str, int] = field(default_factory=dict)  # count field -> first file line
+
+    def counts(self) -> dict[str, tuple[str, int]]:
+        """Count field -> (what it counts, count) for every row left out or read differently."""
+        return {
+            "num_detections_excluded": (
+                "detections on excluded keyframes (ignored)",
+                self.num_detections_excluded,
+            ),
+            "num_detections_other_class": (
+                "detections of classes not evaluated (ignored)",
+                self.num_detections_other_class,
+            ),
+            "num_detections_over_capacity": (
+                f"detections beyond {MAX_DETECTIONS_PER_KEYFRAME} per keyframe (ignored)",
+                self.num_detections_over_capacity,
+            ),
+            "num_detections_empty_box": (
+                "detections with an empty box, x1 >= x2 or y1 >= y2 (ignored)",
+                self.num_detections_empty_box,
+            ),
+            "num_detections_short": (
+                "detections of 7 columns, no score (scored 1.0)",
+                self.num_detections_short,
+            ),
+            "num_detections_without_groundtruth": (
+                "detections on keyframes without groundtruth (false positives)",
+                self.num_detections_without_groundtruth,
+            ),
+            "num_groundtruth_other_class": (
+                "groundtruth rows of classes not evaluated (ignored)",
+                self.num_groundtruth_other_class,
+            ),
+            "num_groundtruth_excluded": (
+                "groundtruth rows on excluded keyframes (ignored)",
+                self.num_groundtruth_excluded,
+            ),
+            "num_groundtruth_short": (
+                "groundtruth rows of 7 columns, no person id (ordered as 1.0)",
+                self.num_groundtruth_short,
+            ),
+        }
 
     def table(self, names: Mapping[int, str] | None = None) -> str:
         """Human-readable per-class AP table in percent, with the mean and the left-out counts."""
@@ -88,22 +142,10 @@ class FrameMAP:
         if self.classes_without_groundtruth:
             ids = " ".join(str(c) for c in self.classes_without_groundtruth)
             lines.append(f"classes without groundtruth (not in the mean): {ids}")
-        counts = {
-            "detections on excluded keyframes (ignored)": self.num_detections_excluded,
-            "detections of classes not evaluated (ignored)": self.num_detections_other_class,
-            f"detections beyond {MAX_DETECTIONS_PER_KEYFRAME} per keyframe (ignored)": (
-                self.num_detections_over_capacity
-            ),
-            "detections with an empty box (ignored)": self.num_detections_empty_box,
-            "detections on keyframes without groundtruth (false positives)": (
-                self.num_detections_without_groundtruth
-            ),
-            "groundtruth rows of classes not evaluated (ignored)": (
-                self.num_groundtruth_other_class
-            ),
-            "groundtruth rows on excluded keyframes (ignored)": self.num_groundtruth_excluded,
-        }
-        lines += [f"{what}: {count}" for what, count in counts.items() if count]
+        for key, (what, count) in self.counts().items():
+            if count:
+                where = f", first at line {self.first_line[key]}" if key in self.first_line else ""
+                lines.append(f"{what}: {count}{where}")
         return "\n".join(lines)
 
 
@@ -158,71 +200,91 @@ class _Boxes:
     cls: np.ndarray  # [N] int64 index into the sorted evaluated class ids
     boxes: np.ndarray  # [N, 4] float64 x1, y1, x2, y2
     score: np.ndarray  # [N] float64
+    row: np.ndarray  # [N] int64 row of the side's AvaRows
+
+    def select(self, mask: np.ndarray) -> _Boxes:
+        """The rows where ``mask`` is set, in order."""
+        return _Boxes(
+            self.keyframe[mask], self.cls[mask], self.boxes[mask], self.score[mask], self.row[mask]
+        )
+
+
+def _from_rows(table: AvaRows, rows: np.ndarray, classes: np.ndarray, score: np.ndarray) -> _Boxes:
+    """``_Boxes`` of the given rows of a table, in the given order."""
+    return _Boxes(
+        table.keyframe[rows],
+        np.searchsorted(classes, table.action_id[rows]),
+        table.boxes[rows],
+        score,
+        rows,
+    )
 
 
 def _heap_order(
     rows: np.ndarray, table: AvaRows, sort_value: np.ndarray, capacity: int
-) -> list[tuple[float, int, float, float, float, float]]:
-    """One keyframe as the official reader leaves it: a heap of (value, action, y1, x1, y2, x2).
+) -> list[int]:
+    """One keyframe as the official reader leaves it; returns the rows kept, in its order.
 
-    ``rows`` (file order) are pushed one by one; with a capacity, a full heap swaps its smallest
-    tuple for a row only when the row's value is strictly larger. The result is sorted by
-    descending value, stable over the heap's array order.
+    ``rows`` (file order) are pushed one by one as (value, action, y1, x1, y2, x2) tuples; with
+    a capacity, a full heap swaps its smallest tuple for a row only when the row's value is
+    strictly larger. The result is sorted by descending value, stable over the heap's array
+    order. Rows are told apart by their tuple objects, so equal tuples (identical rows) are
+    interchangeable.
     """
     heap: list[tuple[float, int, float, float, float, float]] = []
     x1, y1, x2, y2 = table.boxes[rows].T.tolist()
-    values = zip(
-        sort_value[rows].tolist(), table.action_id[rows].tolist(), y1, x1, y2, x2, strict=True
+    entries = list(
+        zip(sort_value[rows].tolist(), table.action_id[rows].tolist(), y1, x1, y2, x2, strict=True)
     )
-    for entry in values:
+    row_of = {id(entry): row for entry, row in zip(entries, rows.tolist(), strict=True)}
+    for entry in entries:
         if capacity < 1 or len(heap) < capacity:
             heapq.heappush(heap, entry)
         elif entry[0] > heap[0][0]:
             heapq.heapreplace(heap, entry)
-    return sorted(heap, key=lambda entry: -entry[0])
+    return [row_of[id(entry)] for entry in sorted(heap, key=lambda entry: -entry[0])]
 
 
 def _replay(
     table: AvaRows, rows: np.ndarray, sort_value: np.ndarray, capacity: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Replay keyframes row by row with ``_heap_order``.
 
-    Returns keyframe, position in the keyframe, action id, box [x1, y1, x2, y2] and value of
-    every row kept, keyframe by keyframe.
+    Returns the rows kept, keyframe by keyframe in the official order, and their position in
+    their keyframe.
     """
     if len(rows) == 0:
         empty = np.zeros(0, np.int64)
-        return empty, empty, empty, np.zeros((0, 4)), np.zeros(0)
+        return empty, empty
     by_keyframe = rows[np.lexsort((rows, table.keyframe[rows]))]  # file order inside
     keyframes = table.keyframe[by_keyframe]
     starts = np.flatnonzero(np.diff(keyframes, prepend=-1))
-    out = []
+    kept: list[int] = []
+    position: list[int] = []
     for start, stop in zip(starts, np.append(starts[1:], len(rows)), strict=True):
-        kept = _heap_order(by_keyframe[start:stop], table, sort_value, capacity)
-        out += [(keyframes[start], i, *entry) for i, entry in enumerate(kept)]
-    keyframe, position, value, action, y1, x1, y2, x2 = (
-        np.array(c) for c in zip(*out, strict=True)
-    )
-    boxes = np.stack([x1, y1, x2, y2], axis=1).astype(np.float64)
-    return keyframe, position, action.astype(np.int64), boxes, value.astype(np.float64)
+        order = _heap_order(by_keyframe[start:stop], table, sort_value, capacity)
+        kept += order
+        position += range(len(order))
+    return np.array(kept, np.int64), np.array(position, np.int64)
 
 
 def _groundtruth(gt: AvaRows, rows: np.ndarray, classes: np.ndarray) -> _Boxes:
     """Selected groundtruth rows sorted by (keyframe, class, official position in the keyframe).
 
-    The official reader treats the 8th column (person id) as a score: each keyframe's rows are
-    ordered by descending person id, ties in heap order. Replayed for every keyframe (cheap).
+    The official reader treats the 8th column (person id) as a score (1.0 for a 7-column row):
+    each keyframe's rows are ordered by descending value, ties in heap order. Replayed for
+    every keyframe (cheap).
     """
-    keyframe, position, action, boxes, _ = _replay(gt, rows, gt.person_id.astype(np.float64), 0)
-    cls = np.searchsorted(classes, action)
-    order = np.lexsort((position, cls, keyframe))
-    return _Boxes(keyframe[order], cls[order], boxes[order], np.ones(len(order)))
+    value = np.where(gt.short, 1.0, gt.person_id.astype(np.float64))
+    kept, position = _replay(gt, rows, value, 0)
+    boxes = _from_rows(gt, kept, classes, np.ones(len(kept)))
+    return boxes.select(np.lexsort((position, boxes.cls, boxes.keyframe)))
 
 
 def _capped_detections(
     det: AvaRows, rows: np.ndarray, classes: np.ndarray, capacity: int
-) -> tuple[_Boxes, int]:
-    """Detections kept by the per-keyframe cap, in the official order; and the number cut.
+) -> tuple[_Boxes, np.ndarray]:
+    """Detections kept by the per-keyframe cap, in the official order; and the rows cut.
 
     The official order is keyframes by first appearance (among ``rows``), then descending
     score. Keyframes whose outcome depends on the heap's tie rules (a tie at the cut, or two
@@ -237,7 +299,6 @@ def _capped_detections(
     sorted_keyframe, sorted_score = keyframe[order], score[order]
     rank = np.arange(len(order)) - np.searchsorted(sorted_keyframe, sorted_keyframe)
     keep = rank < capacity if capacity > 0 else np.ones(len(order), bool)
-    cut = int((~keep).sum())
     # a tie at the cut: the first row left out scores as much as the last row kept
     at_cut = np.flatnonzero(rank == capacity) if capacity > 0 else np.zeros(0, np.int64)
     replay = set(sorted_keyframe[at_cut[sorted_score[at_cut] == sorted_score[at_cut - 1]]])
@@ -255,23 +316,14 @@ def _capped_detections(
     replayed = np.isin(sorted_keyframe, np.fromiter(replay, np.int64, len(replay)))
     plain = keep & ~replayed
     positions = max(capacity, int(rank.max(initial=0))) + 1
-    r_keyframe, r_position, r_action, r_boxes, r_score = _replay(
-        det, rows[order[replayed]], det.score, capacity
-    )
-    plain_rows = rows[order[plain]]
-    keyframe = np.concatenate([det.keyframe[plain_rows], r_keyframe])
+    replay_rows = rows[order[replayed]]
+    r_rows, r_position = _replay(det, replay_rows, det.score, capacity)
+    cut = np.concatenate([rows[order[~keep & ~replayed]], np.setdiff1d(replay_rows, r_rows)])
+    all_rows = np.concatenate([rows[order[plain]], r_rows])
     position = np.concatenate([rank[plain], r_position])
-    action = np.concatenate([det.action_id[plain_rows], r_action])
-    boxes = np.concatenate([det.boxes[plain_rows], r_boxes])
-    score = np.concatenate([det.score[plain_rows], r_score])
-    official = np.argsort(appearance[keyframe] * positions + position, kind="stable")
-    kept = _Boxes(
-        keyframe[official],
-        np.searchsorted(classes, action[official]),
-        boxes[official],
-        score[official],
-    )
-    return kept, cut
+    official = np.argsort(appearance[det.keyframe[all_rows]] * positions + position, kind="stable")
+    kept = all_rows[official]
+    return _from_rows(det, kept, classes, det.score[kept]), cut
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -281,7 +333,8 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     intersection = height * width
     area_a = (a[:, 3] - a[:, 1]) * (a[:, 2] - a[:, 0])
     area_b = (b[:, 3] - b[:, 1]) * (b[:, 2] - b[:, 0])
-    return intersection / (area_a + area_b - intersection)
+    with np.errstate(divide="ignore", invalid="ignore"):  # empty unions: NaN/inf, never a hit
+        return intersection / (area_a + area_b - intersection)
 
 
 def _true_positives(
@@ -352,14 +405,12 @@ def frame_map(
 
     det_excluded = np.array([k in excluded for k in det.keyframes], bool)[det.keyframe]
     det_known = np.isin(det.action_id, classes)
-    kept, over_capacity = _capped_detections(
+    capped, cut = _capped_detections(
         det, np.flatnonzero(det_known & ~det_excluded), classes, max_detections_per_keyframe or 0
     )
-    x1, y1, x2, y2 = kept.boxes.T
-    non_empty = (x1 < x2) & (y1 < y2)
-    kept = _Boxes(
-        *(field[non_empty] for field in (kept.keyframe, kept.cls, kept.boxes, kept.score))
-    )
+    x1, y1, x2, y2 = capped.boxes.T
+    non_empty = (x1 < x2) & (y1 < y2)  # NaN coordinates are empty too, as in the official
+    kept = capped.select(non_empty)
     # detection keyframe -> groundtruth keyframe holding evaluated boxes, or -1
     index = {gt.keyframes[k]: k for k in np.unique(truth.keyframe).tolist()}
     truth_keyframe = np.array([index.get(key, -1) for key in det.keyframes], np.int64)
@@ -380,20 +431,36 @@ def frame_map(
         members = by_class[bounds[c] : bounds[c + 1]]
         ap = average_precision(kept.score[members], is_true[members], int(num_truth[c]))
         per_class[class_id] = aps[class_id - 1] = ap
+    without_truth = truth_keyframe[kept.keyframe] < 0
+    left_out = {  # count field -> line numbers of the rows it counts
+        "num_detections_excluded": det.line[det_known & det_excluded],
+        "num_detections_other_class": det.line[~det_known],
+        "num_detections_over_capacity": det.line[cut],
+        "num_detections_empty_box": det.line[capped.row[~non_empty]],
+        "num_detections_short": det.line[det.short],
+        "num_detections_without_groundtruth": det.line[kept.row[without_truth]],
+        "num_groundtruth_other_class": gt.line[~gt_known],
+        "num_groundtruth_excluded": gt.line[gt_known & gt_excluded],
+        "num_groundtruth_short": gt.line[gt.short],
+    }
     return FrameMAP(
         mean_ap=float(np.nanmean(aps)),
         per_class=per_class,
         classes_without_groundtruth=[
             int(c) for c, n in zip(classes, num_truth, strict=True) if n == 0
         ],
-        num_detections_excluded=int((det_known & det_excluded).sum()),
-        num_detections_other_class=int((~det_known).sum()),
-        num_detections_over_capacity=over_capacity,
-        num_detections_empty_box=int((~non_empty).sum()),
-        num_detections_without_groundtruth=int((truth_keyframe[kept.keyframe] < 0).sum()),
-        num_groundtruth_other_class=int((~gt_known).sum()),
-        num_groundtruth_excluded=int((gt_known & gt_excluded).sum()),
+        **{key: len(lines) for key, lines in left_out.items()},
+        first_line={key: int(lines.min()) for key, lines in left_out.items() if len(lines)},
     )
+
+
+STRICT_KINDS = (  # detection rows that --strict refuses: left out, or read as score 1.0
+    "num_detections_other_class",
+    "num_detections_excluded",
+    "num_detections_over_capacity",
+    "num_detections_empty_box",
+    "num_detections_short",
+)
 
 
 def evaluate_ava_files(
@@ -401,21 +468,41 @@ def evaluate_ava_files(
     detections_csv: str | PathLike[str],
     label_map_pbtxt: str | PathLike[str],
     excluded_csv: str | PathLike[str] | None = None,
+    strict: bool = False,
 ) -> FrameMAP:
-    """Evaluate an AVA detections CSV against a groundtruth CSV over the label map's classes."""
+    """Evaluate an AVA detections CSV against a groundtruth CSV over the label map's classes.
+
+    Both files are read as the official evaluator reads them (module docstring). ``strict``:
+    a DataFormatError naming the detection file's first line of any kind in ``STRICT_KINDS``
+    instead of a result.
+    """
     names = read_label_map(label_map_pbtxt)
     excluded = read_excluded_timestamps(excluded_csv) if excluded_csv is not None else frozenset()
-    return frame_map(
-        read_annotation_rows(groundtruth_csv),
-        read_detection_rows(detections_csv),
+    result = frame_map(
+        read_annotation_rows(groundtruth_csv, official=True),
+        read_detection_rows(detections_csv, official=True),
         names,
         excluded=excluded,
     )
+    counts = result.counts()
+    refused = sorted((result.first_line[k], k) for k in STRICT_KINDS if k in result.first_line)
+    if strict and refused:
+        line, key = refused[0]
+        what, count = counts[key]
+        others = "; ".join(f"{counts[k][0]}: {counts[k][1]}" for _, k in refused[1:])
+        raise data_error(
+            detections_csv,
+            f"strict: expected every row to be scored as written, this is one of {count} "
+            f"{what}" + (f" (also {others})" if others else ""),
+            line,
+        )
+    return result
 
 
 __all__ = [
     "IOU_THRESHOLD",
     "MAX_DETECTIONS_PER_KEYFRAME",
+    "STRICT_KINDS",
     "FrameMAP",
     "average_precision",
     "evaluate_ava_files",

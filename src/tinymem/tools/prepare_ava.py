@@ -35,8 +35,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-import torch
-from torchvision.io import encode_jpeg, write_file
+from PIL import Image
 
 from tinymem.data.ava.dataset import VIDEO_EXTENSIONS, find_video
 from tinymem.data.ava.formats import read_annotation_rows
@@ -146,8 +145,8 @@ def extract_video(path: Path, video_id: str, args: PrepareArgs) -> int:
         writer = None
         try:
             for index, image in resampled_frames(path, args.start_sec, args.end_sec, args.fps):
-                jpeg = encode_jpeg(torch.from_numpy(image).permute(2, 0, 1), quality=args.quality)
-                write_file(str(partial / Path(frame_file(video_id, index)).name), jpeg)
+                frame = partial / Path(frame_file(video_id, index)).name
+                Image.fromarray(image).save(frame, quality=args.quality)  # [H, W, 3] uint8
                 if args.cut_videos and writer is None:
                     writer = stack.enter_context(_cut_writer(out, video_id, image, args.fps))
                 if writer is not None:

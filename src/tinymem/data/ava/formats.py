@@ -2,6 +2,14 @@
 
 All CSV files have no header line. Boxes are ``x1,y1,x2,y2`` normalized to [0, 1], origin
 top-left; timestamps are integer seconds (written zero-padded to 4 digits).
+
+``read_annotation_rows`` / ``read_detection_rows`` with ``official=True`` (what the evaluator
+uses) accept what the official ActivityNet reader accepts and otherwise refuse: rows of 7
+columns (no score / person id; the official reader gives them score 1.0), and boxes that are
+empty, reversed or outside [0, 1] (any float; the evaluator drops empty detection boxes after
+the per-keyframe cap, as the official one does). Still refused, with the file and line: other
+column counts, unparsable numbers, an empty video id, a negative timestamp, and a non-finite
+score (the official ranking of NaN scores depends on the row order).
 """
 
 from __future__ import annotations
@@ -117,19 +125,23 @@ def _parse_key(path: PathType, line: int, row: list[str]) -> tuple[str, int]:
     return row[0], timestamp
 
 
-def _parse_box(path: PathType, line: int, fields: list[str]) -> Box:
-    """Parse four ``x1,y1,x2,y2`` fields in [0, 1] with x1 <= x2 and y1 <= y2."""
+def _parse_box(path: PathType, line: int, fields: list[str], official: bool = False) -> Box:
+    """Parse four ``x1,y1,x2,y2`` fields in [0, 1] with x1 <= x2 and y1 <= y2 (any floats when
+    ``official``)."""
     values = []
     for name, text in zip(BOX_NAMES, fields, strict=True):
         try:
             value = float(text)
         except ValueError:
             raise data_error(path, f"expected a float {name}, got {text!r}", line) from None
+        if official:
+            values.append(value)
+            continue
         if not 0.0 <= value <= 1.0:
             raise data_error(path, f"expected {name} in [0, 1], got {text!r}", line)
         values.append(value)
     x1, y1, x2, y2 = values
-    if x1 > x2 or y1 > y2:
+    if not official and (x1 > x2 or y1 > y2):
         raise data_error(path, f"expected x1 <= x2 and y1 <= y2, got box {tuple(fields)}", line)
     return x1, y1, x2, y2
 
@@ -309,6 +321,8 @@ class AvaRows:
     action_id: np.ndarray  # [N] int64
     score: np.ndarray  # [N] float64; 1.0 for groundtruth
     person_id: np.ndarray  # [N] int64; -1 for detections
+    line: np.ndarray  # [N] int64 1-based line in the file (position in the input when built)
+    short: np.ndarray  # [N] bool: a 7-column row (no score / person id; the official 1.0)
 
     def __len__(self) -> int:
         return len(self.keyframe)
@@ -321,8 +335,11 @@ class AvaRows:
         action_id: Sequence[int] | np.ndarray,
         score: Sequence[float] | np.ndarray | None = None,
         person_id: Sequence[int] | np.ndarray | None = None,
+        line: Sequence[int] | np.ndarray | None = None,
+        short: Sequence[bool] | np.ndarray | None = None,
     ) -> AvaRows:
-        """Rows from per-row keys and values (score defaults to 1.0, person_id to -1)."""
+        """Rows from per-row keys and values (score defaults to 1.0, person_id to -1, line to
+        the position from 1, short to False)."""
         index: dict[tuple[str, int], int] = {}
         codes = np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.int64)
         count = len(codes)
@@ -335,6 +352,8 @@ class AvaRows:
             person_id=np.full(count, -1, np.int64)
             if person_id is None
             else np.asarray(person_id, np.int64),
+            line=np.arange(1, count + 1) if line is None else np.asarray(line, np.int64),
+            short=np.zeros(count, bool) if short is None else np.asarray(short, bool),
         )
 
     @classmethod
@@ -361,31 +380,33 @@ class AvaRows:
         )
 
 
-def read_annotation_rows(path: PathType) -> AvaRows:
+def read_annotation_rows(path: PathType, official: bool = False) -> AvaRows:
     """Read a groundtruth CSV as columns, every row kept (read_annotations merges boxes).
 
-    Raises DataFormatError naming the file and line for any row read_annotations rejects.
+    Raises DataFormatError naming the file and line for any row read_annotations rejects
+    (``official``: any row the official evaluator rejects, see the module docstring).
     """
-    return _read_rows(path, ANNOTATION_COLUMNS)
+    return _read_rows(path, ANNOTATION_COLUMNS, official)
 
 
-def read_detection_rows(path: PathType) -> AvaRows:
+def read_detection_rows(path: PathType, official: bool = False) -> AvaRows:
     """Read a prediction CSV ``video_id,timestamp,x1,y1,x2,y2,action_id,score`` as columns.
 
-    Raises DataFormatError naming the file and line for any row read_detections rejects.
+    Raises DataFormatError naming the file and line for any row read_detections rejects
+    (``official``: any row the official evaluator rejects, see the module docstring).
     """
-    return _read_rows(path, DETECTION_COLUMNS)
+    return _read_rows(path, DETECTION_COLUMNS, official)
 
 
-def _read_rows(path: PathType, columns: str) -> AvaRows:
+def _read_rows(path: PathType, columns: str, official: bool) -> AvaRows:
     """Columns of a whole CSV: a vectorised parse when the file is plain, else row by row."""
     with open(path, "rb") as f:
         data = f.read().replace(b"\r\n", b"\n")
-    rows = None if data.translate(None, _PLAIN_BYTES) else _fast_rows(data, columns)
-    return rows if rows is not None else _slow_rows(path, columns)
+    rows = None if data.translate(None, _PLAIN_BYTES) else _fast_rows(data, columns, official)
+    return rows if rows is not None else _slow_rows(path, columns, official)
 
 
-def _fast_rows(data: bytes, columns: str) -> AvaRows | None:
+def _fast_rows(data: bytes, columns: str, official: bool) -> AvaRows | None:
     """Parse plain rows in one numpy pass; None when any row needs the row-by-row parser.
 
     Only a shortcut: whatever it cannot vouch for goes to ``_slow_rows``, which names the line.
@@ -409,10 +430,14 @@ def _fast_rows(data: bytes, columns: str) -> AvaRows | None:
         return None
     videos, timestamps = values["v"], values["t"]
     boxes = np.stack([values[n] for n in BOX_NAMES], axis=1)  # [N, 4]
+    ends = np.append(newlines, len(data))  # [L] end of every line
+    lengths = np.diff(ends, prepend=-1) - 1  # [L]
+    lines = np.flatnonzero(lengths > 0) + 1  # [N] 1-based numbers of the non-blank lines
     plain = (
-        bool(np.all(videos != b""))
-        and bool(np.all((boxes >= 0.0) & (boxes <= 1.0)))  # also rejects NaN
-        and bool(np.all((boxes[:, 0] <= boxes[:, 2]) & (boxes[:, 1] <= boxes[:, 3])))
+        len(lines) == len(values)
+        and bool(np.all(videos != b""))
+        and (official or bool(np.all((boxes >= 0.0) & (boxes <= 1.0))))  # also rejects NaN
+        and (official or bool(np.all((boxes[:, 0] <= boxes[:, 2]) & (boxes[:, 1] <= boxes[:, 3]))))
         and bool(np.all((timestamps >= 0) & (timestamps < MAX_FAST_TIMESTAMP)))
         and bool(np.all(np.isfinite(values["s"])))
     )
@@ -441,24 +466,41 @@ def _fast_rows(data: bytes, columns: str) -> AvaRows | None:
         action_id=values["a"],
         score=values["s"].astype(np.float64) if is_detection else np.ones(count),
         person_id=np.full(count, -1, np.int64) if is_detection else values["s"],
+        line=lines,
+        short=np.zeros(count, bool),
     )
 
 
-def _slow_rows(path: PathType, columns: str) -> AvaRows:
+def _slow_rows(path: PathType, columns: str, official: bool) -> AvaRows:
     """Parse row by row with the CSV module and the per-field checks (names file and line)."""
-    keys, boxes, actions, last = [], [], [], []
+    keys, boxes, actions, last, lines, short = [], [], [], [], [], []
+    is_detection = columns == DETECTION_COLUMNS
     for line, row in _csv_rows(path):
-        _check_columns(path, line, row, columns)
+        expected = len(columns.split(","))
+        is_short = official and len(row) == expected - 1
+        if official and len(row) not in (expected, expected - 1):
+            raise data_error(
+                path,
+                f"expected {expected} columns ({columns}), or {expected - 1} without the last, "
+                f"got {len(row)}",
+                line,
+            )
+        if not is_short:
+            _check_columns(path, line, row, columns)
         keys.append(_parse_key(path, line, row))
-        boxes.append(_parse_box(path, line, row[2:6]))
+        boxes.append(_parse_box(path, line, row[2:6], official))
         actions.append(_parse_int(path, line, row[6], "action_id"))
-        if columns == DETECTION_COLUMNS:
+        if is_short:
+            last.append(1.0 if is_detection else -1)  # the official score 1.0; no person id
+        elif is_detection:
             last.append(_parse_score(path, line, row[7]))
         else:
             last.append(_parse_int(path, line, row[7], "person_id"))
-    if columns == DETECTION_COLUMNS:
-        return AvaRows.build(keys, np.array(boxes).reshape(-1, 4), actions, score=last)
-    return AvaRows.build(keys, np.array(boxes).reshape(-1, 4), actions, person_id=last)
+        lines.append(line)
+        short.append(is_short)
+    values = {"score" if is_detection else "person_id": last}
+    boxes_array = np.array(boxes, dtype=np.float64).reshape(-1, 4)
+    return AvaRows.build(keys, boxes_array, actions, line=lines, short=short, **values)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -10,10 +11,10 @@ from typing import Any
 from tinymem.data.breakfast.dataset import BreakfastActivityClips, BreakfastSegments
 from tinymem.data.breakfast.formats import (
     ACTIVITIES,
-    ANNOTATION_SUFFIX,
     BreakfastAnnotation,
     BreakfastVideo,
     check_bundle_split,
+    find_groundtruth_files,
     find_segmentation_files,
     parse_video_name,
     read_groundtruth,
@@ -25,6 +26,8 @@ from tinymem.data.breakfast.synthetic import SyntheticBreakfastSpec, ensure_synt
 from tinymem.data.clip_datamodule import ClipDataModule, ClipOptions
 from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import VideoFileSource
+
+log = logging.getLogger(__name__)
 
 BREAKFAST_TASKS = ("subaction", "activity")  # task A, task B
 BREAKFAST_FORMATS = ("groundtruth", "segmentation")  # per-frame files or raw segment files
@@ -103,10 +106,9 @@ class BreakfastDataModule(ClipDataModule):
         """Video name -> annotation file in the configured layout."""
         if self.options.annotation_format == "segmentation":
             return find_segmentation_files(self.path("segmentation_dir"))
-        folder = self.path("groundtruth_dir")
-        if not folder.is_dir():
-            raise data_error(folder, "expected a folder of per-frame groundTruth files")
-        return {p.stem: p for p in sorted(folder.glob(f"*{ANNOTATION_SUFFIX}"))}
+        found = find_groundtruth_files(self.path("groundtruth_dir"))
+        log.info("Breakfast %s: %s", self.path("groundtruth_dir"), found.describe())
+        return found.files
 
     def _split(self, files: Mapping[str, Path]) -> dict[str, list[BreakfastVideo]]:
         """Train and test videos, from the bundles or by subject."""

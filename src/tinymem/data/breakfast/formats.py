@@ -3,7 +3,8 @@
 Videos are named ``<subject>_<camera>_<subject>_<activity>`` (``P03_cam01_P03_cereals``),
 15 fps. Annotation layouts, both read into 0-based inclusive frame segments:
 
-- the common per-frame layout (MS-TCN and successors): ``groundTruth/<video>.txt`` with one
+- the common per-frame layout (MS-TCN and successors): ``groundTruth/<video>.txt`` (or
+  ``groundTruth/<video>`` without the suffix, as some public copies store them) with one
   sub-action name per frame, ``mapping.txt`` with lines ``id name`` (48 lines from ``0 SIL``)
   and ``splits/{train,test}.splitN.bundle`` listing ``<video>.txt`` files;
 - the raw coarse segmentation files of the release (``<video>.txt``, any folder nesting), one
@@ -242,6 +243,50 @@ def find_segmentation_files(folder: PathType) -> dict[str, Path]:
             )
         found[path.stem] = path
     return found
+
+
+@dataclass(frozen=True)
+class GroundTruthFiles:
+    """The per-frame files found in a groundTruth folder, and what else was there."""
+
+    files: dict[str, Path]  # video name -> file
+    with_suffix: int  # files named <video>.txt
+    without_suffix: int  # files named <video>
+    ignored: tuple[Path, ...]  # entries whose name is not a Breakfast video name
+
+    def describe(self) -> str:
+        """One line saying what was found, e.g. for a log or the dataset doctor."""
+        text = (
+            f"{len(self.files)} groundTruth files ({self.with_suffix} named <video>"
+            f"{ANNOTATION_SUFFIX}, {self.without_suffix} named <video> without a suffix)"
+        )
+        if self.ignored:
+            text += f"; {len(self.ignored)} other entries ignored, first {self.ignored[0].name}"
+        return text
+
+
+def find_groundtruth_files(folder: PathType) -> GroundTruthFiles:
+    """Per-frame groundTruth files of a folder, named ``<video>.txt`` or ``<video>``.
+
+    Both namings are accepted (and may be mixed); a video with both files is an error, and
+    entries that are not named after a Breakfast video are counted in ``ignored``.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise data_error(root, "expected a folder of per-frame groundTruth files (missing)")
+    files: dict[str, Path] = {}
+    counts = {True: 0, False: 0}
+    ignored = []
+    for path in sorted(root.iterdir()):
+        name = path.name.removesuffix(ANNOTATION_SUFFIX)
+        if not path.is_file() or VIDEO_NAME.match(name) is None:
+            ignored.append(path)
+            continue
+        if name in files:
+            raise data_error(path, f"expected one groundTruth file per video, also {files[name]}")
+        files[name] = path
+        counts[path.name != name] += 1
+    return GroundTruthFiles(files, counts[True], counts[False], tuple(ignored))
 
 
 def _bundle_entries(path: PathType) -> list[tuple[int, BreakfastVideo]]:

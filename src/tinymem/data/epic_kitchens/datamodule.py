@@ -45,8 +45,9 @@ class EpicKitchensDataModule(ClipDataModule):
 
     ``source="frames"`` reads ``media_dir/frame_pattern`` JPEG files (fields
     ``{participant_id}``, ``{video_id}``, ``{frame}`` numbered from ``first_frame_number``);
-    ``source="video"`` decodes ``media_dir/video_pattern``. ``video_info_csv`` (optional) gives
-    the annotation frame rate, used to rescale segment frames for re-encoded videos. Validation
+    ``source="video"`` decodes ``media_dir/video_pattern`` and places segments by their
+    timestamps (frame folders: by their 60 fps frame numbers). ``video_info_csv`` (optional)
+    lists the videos; a segment of a video it lacks is an error. Validation
     (and test) use EPIC_100_validation.csv. With ``synthetic`` set, the synthetic world is
     generated into ``root`` first if it is missing.
     """
@@ -94,7 +95,6 @@ class EpicKitchensDataModule(ClipDataModule):
                 annotation_file=csv_path,
                 sources=sources,
                 sample_rate=options.sample_rate,
-                annotation_fps=fps,
                 **self.dataset_options(train=split == "train"),
             )
         self.report()

@@ -1,8 +1,16 @@
 """Epic-Kitchens-100 clip dataset: one clip per action segment, streamed video by video.
 
-Frames come from the public layout of the download scripts (``<participant>/rgb_frames/
-<video_id>/frame_%010d.jpg``, numbered from 1, as read by the EPIC SlowFast loader) or from the
-videos (``<participant>/videos/<video_id>.MP4``), decoded with PyAV.
+Two media layouts, and how a segment is placed in each:
+
+- frame folders (``<participant>/rgb_frames/<video_id>/frame_%010d.jpg``, numbered from 1, as
+  the download scripts extract them and the EPIC SlowFast loader reads them): segments are
+  placed by ``start_frame`` / ``stop_frame``. The release numbers these at 60 fps for every
+  video (``start_frame / start_seconds`` is 60.0 even for the 29.97, 47.95 and 90 fps videos of
+  ``EPIC_100_video_info.csv``), which is the numbering of the frame folders.
+- video files (``<participant>/videos/<video_id>.MP4``, decoded with PyAV): segments are placed
+  by ``start_timestamp`` / ``stop_timestamp`` at the file's own frame rate (frame
+  ``round(seconds * fps)``), never by the frame numbers, which would land a 90 fps video's
+  segment at two thirds of its time and run past the end of a 29.97 fps one.
 """
 
 from __future__ import annotations
@@ -13,7 +21,12 @@ from typing import Any
 from torchvision.transforms import v2
 
 from tinymem.data.clip_dataset import IGNORE_LABEL, StreamedClipDataset
-from tinymem.data.epic_kitchens.formats import EpicSegment, PathType, temporal_order
+from tinymem.data.epic_kitchens.formats import (
+    EpicSegment,
+    PathType,
+    segment_frames,
+    temporal_order,
+)
 from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import FrameSource
 from tinymem.data.video import clip_frame_indices
@@ -25,9 +38,9 @@ class EpicKitchensSegments(StreamedClipDataset):
     """One clip per action segment, streamed video by video in temporal order.
 
     The clip is ``num_frames`` frames ``sample_rate`` apart centred on the segment's middle
-    frame, clamped to the video. Segment frames are in the annotation's frame rate
-    (``annotation_fps``, from EPIC_100_video_info.csv); a source with another known frame rate
-    (a re-encoded video file) has them rescaled. Labels: ``verb``, ``noun`` (class ids) and
+    frame, clamped to the video. A source that knows its frame rate (a video file) places the
+    segment by its start/stop timestamps at that rate; a frame folder by its frame numbers
+    (the release's 60 fps numbering). Labels: ``verb``, ``noun`` (class ids) and
     ``narration_id`` (for writing challenge-format results).
     """
 
@@ -43,13 +56,11 @@ class EpicKitchensSegments(StreamedClipDataset):
         sample_rate: int,
         crop_size: int,
         transform: v2.Transform,
-        annotation_fps: Mapping[str, float] | None = None,
         caption_augment: CaptionAugment | None = None,
     ) -> None:
         self.segments = temporal_order(segments)
         self.annotation_file = annotation_file
         self.sample_rate = sample_rate
-        self.annotation_fps = dict(annotation_fps or {})
         names = sorted({s.video_id for s in self.segments})
         position = {name: i for i, name in enumerate(names)}
         super().__init__(
@@ -63,26 +74,18 @@ class EpicKitchensSegments(StreamedClipDataset):
             caption_augment=caption_augment,
         )
 
-    def _scale(self, video: str) -> float:
-        """Source frames per annotation frame (1 unless both frame rates are known)."""
-        source_fps = self.sources[video].fps
-        annotation_fps = self.annotation_fps.get(video)
-        if source_fps is None or annotation_fps is None:
-            return 1.0
-        return source_fps / annotation_fps
-
     def frame_indices(self, index: int) -> list[int]:
         """Clip frames centred in the segment, clamped to the video."""
         segment = self.segments[index]
         source = self.sources[segment.video_id]
-        scale = self._scale(segment.video_id)
-        start, stop = round(segment.start_frame * scale), round(segment.stop_frame * scale)
+        start, stop = segment_frames(segment, source.fps)
         total = source.num_frames
         if start >= total:
+            where = "frame" if source.fps is None else f"{segment.start_sec:.2f} s, frame"
             raise data_error(
                 self.annotation_file,
-                f"segment {segment.narration_id} starts at frame {start}, but {source} has only "
-                f"{total} frames",
+                f"segment {segment.narration_id} starts at {where} {start}, but {source} has "
+                f"only {total} frames",
                 segment.line,
             )
         center = (start + stop) // 2

@@ -6,7 +6,10 @@ Files (the public ``epic-kitchens-100-annotations`` release):
   ``narration_id, participant_id, video_id, narration_timestamp, start_timestamp,
   stop_timestamp, start_frame, stop_frame, narration, verb, verb_class, noun, noun_class,
   all_nouns, all_noun_classes`` (other columns, such as ``uid``, are ignored); timestamps
-  ``HH:mm:ss.SS`` (any number of fraction digits); frames 0-based; ``all_nouns`` and
+  ``HH:mm:ss.SS`` (any number of fraction digits); ``narration_timestamp`` may be empty (the
+  release has 70 such validation and 117 train rows, listed in
+  ``EPIC_100_*_missing_timestamp_narrations.csv``; it is not needed to train or evaluate, so
+  such segments are kept with ``narration_sec=None``); frames 0-based; ``all_nouns`` and
   ``all_noun_classes`` Python-style lists (``"['tap', 'cup']"``, ``"[0, 8]"``).
 - ``EPIC_100_video_info.csv``: ``video_id, duration, fps, resolution`` (``1920x1080``).
 
@@ -64,7 +67,7 @@ class EpicSegment:
     narration_id: str
     participant_id: str
     video_id: str
-    narration_sec: float
+    narration_sec: float | None  # None: the release leaves narration_timestamp empty
     start_sec: float
     stop_sec: float
     start_frame: int  # 0-based, inclusive
@@ -171,8 +174,10 @@ def _parse_segment(
     for key in ("narration_id", "participant_id", "video_id"):
         if not row[key]:
             raise data_error(path, f"expected a non-empty {key}", line)
-    times = {}
+    times: dict[str, float | None] = {"narration_timestamp": None}
     for key in ("narration_timestamp", "start_timestamp", "stop_timestamp"):
+        if key == "narration_timestamp" and not row[key]:
+            continue  # kept: the release omits some narration timestamps
         try:
             times[key] = parse_timestamp(row[key])
         except ValueError as e:
@@ -255,7 +260,9 @@ def write_epic_annotations(path: PathType, segments: Iterable[EpicSegment]) -> N
                     s.narration_id,
                     s.participant_id,
                     s.video_id,
-                    format_timestamp(s.narration_sec, NARRATION_DECIMALS),
+                    ""
+                    if s.narration_sec is None
+                    else format_timestamp(s.narration_sec, NARRATION_DECIMALS),
                     format_timestamp(s.start_sec),
                     format_timestamp(s.stop_sec),
                     s.start_frame,
@@ -307,6 +314,17 @@ def write_video_info(path: PathType, infos: Iterable[EpicVideoInfo]) -> None:
         writer.writerow(VIDEO_INFO_COLUMNS)
         for info in infos:
             writer.writerow([info.video_id, info.duration, info.fps, f"{info.width}x{info.height}"])
+
+
+def segment_frames(segment: EpicSegment, fps: float | None) -> tuple[int, int]:
+    """0-based first and last frame of a segment in a source at ``fps``.
+
+    ``fps=None`` (a frame folder): the annotated ``start_frame`` / ``stop_frame``. Otherwise (a
+    video file) the frames at ``start_sec`` / ``stop_sec``, ``round(seconds * fps)``.
+    """
+    if fps is None:
+        return segment.start_frame, segment.stop_frame
+    return round(segment.start_sec * fps), round(segment.stop_sec * fps)
 
 
 def temporal_order(segments: Iterable[EpicSegment]) -> list[EpicSegment]:

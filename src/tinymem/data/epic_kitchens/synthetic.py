@@ -24,8 +24,7 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
-import torch
-from torchvision.io import write_jpeg
+from PIL import Image
 
 from tinymem.data.epic_kitchens.formats import (
     EpicSegment,
@@ -170,8 +169,8 @@ def _write_frames(folder: Path, frames: np.ndarray) -> None:
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
     for index, image in enumerate(frames):
-        chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)  # [3, H, W]
-        write_jpeg(chw, str(folder / f"frame_{index + FIRST_FRAME_NUMBER:010d}.jpg"), JPEG_QUALITY)
+        path = folder / f"frame_{index + FIRST_FRAME_NUMBER:010d}.jpg"
+        Image.fromarray(np.ascontiguousarray(image)).save(path, quality=JPEG_QUALITY)  # [H, W, 3]
 
 
 def _generate(spec: SyntheticEpicSpec, out: Path) -> None:
