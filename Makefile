@@ -12,7 +12,7 @@ UV_BOOTSTRAP := .tools/bin/uv
 UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_BOOTSTRAP))
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: install lock check-lock train test test-full lint bench clean
+.PHONY: install lock check-lock train test test-full lint bench bench-gpu clean
 
 install: $(STAMP)
 
@@ -48,6 +48,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m tinymem.bench $(ARGS)
+
+bench-gpu: $(STAMP)  ## the GPU run-book (ARGS=--dry-run: on the CPU, tiny)
+	$(PY) -m tinymem.bench gpu $(ARGS)
 
 clean:
 	rm -rf $(VENV) .tools logs data .pytest_cache

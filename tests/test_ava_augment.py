@@ -1,9 +1,13 @@
 """AVA clip transforms: boxes follow every resize, crop and flip (covering the same pixels)."""
 
+from pathlib import Path
+
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torchvision import tv_tensors
 
+from tinymem.config import CONFIG_DIR, compose_config
 from tinymem.data.ava.dataset import VIDEO_MEAN, VIDEO_STD, AvaAugment, build_transform
 
 HEIGHT, WIDTH, FRAMES = 240, 320, 2  # AVA-like 4:3 frames
@@ -110,3 +114,25 @@ def test_bad_augment_values_name_the_key(kwargs, message):
 def test_crop_larger_than_short_side_is_refused():
     with pytest.raises(ValueError, match="data.crop_size"):
         build_transform(True, 300, AvaAugment(kind="ava"))
+
+
+def test_paper_recipe_scales_train_256_crop_224_and_evaluate_at_256():
+    """Section 4 / appendix A: training short side 256 then a 224 crop; inference short side 256."""
+    cfg = compose_config("train", ["experiment=ava/tinymem16_12"])
+    augment = AvaAugment(**OmegaConf.to_container(cfg.data.augment))
+    clip, box = transform(True, augment, 0)  # seed 0: the crop keeps the whole box
+    assert clip.shape[-2:] == (224, 224)
+    assert (box[2] - box[0]).item() == pytest.approx((BOX[2] - BOX[0]) * 256 / HEIGHT, abs=1.0)
+    clip, box = transform(False, augment, 0)
+    assert clip.shape[-2:] == (256, round(WIDTH * 256 / HEIGHT))  # whole frame, short side 256
+    memvit = AvaAugment(**{**OmegaConf.to_container(cfg.data.augment), "eval_short_side": 224})
+    assert transform(False, memvit, 0)[0].shape[-2:] == (224, 298)  # MeMViT's option
+
+
+def test_paper_recipe_states_its_person_proposals_and_threshold():
+    """The box file and score threshold evaluated are part of the AVA recipe, not data=ava's."""
+    recipe = OmegaConf.load(Path(CONFIG_DIR) / "experiment" / "ava" / "_recipe.yaml")
+    assert recipe.data.val_proposals == "annotations/ava_val_predicted_boxes.csv"
+    assert recipe.data.proposal_min_score == 0.9
+    cfg = compose_config("train", ["experiment=ava/tinymem16_12", "data.proposal_min_score=0.8"])
+    assert cfg.data.proposal_min_score == 0.8  # a user's boxes, a user's threshold

@@ -42,8 +42,10 @@ from tinymem.data.clip_dataset import IGNORE_LABEL
 from tinymem.data.clip_transforms import build_clip_transform
 from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import FrameSource
+from tinymem.lit.classification import ClassificationModule
 from tinymem.memory.captions import CaptionStore
 from tinymem.metrics.breakfast import BreakfastMetrics
+from tinymem.pipeline import task_kwargs
 
 CLASSES = {"SIL": 0, "take_bowl": 1, "pour_cereals": 2, "pour_milk": 3}
 TINY_BREAKFAST = dict(
@@ -332,7 +334,7 @@ def test_subaction_batches_follow_the_contract(breakfast_world: Path, annotation
 
 
 def test_activity_batches_mark_the_last_clip(breakfast_world: Path) -> None:
-    dm = _datamodule(breakfast_world, task="activity")
+    dm = _datamodule(breakfast_world, task="activity", activity_target="activity")
     dm.setup()
     assert dm.num_classes == 10
     batches = list(dm.val_dataloader())
@@ -420,3 +422,35 @@ def test_hydra_configs_instantiate(tmp_path: Path) -> None:
     assert batches[-1]["is_last"][:2].all() and batches[0]["is_first"][:2].all()
     labels = {ACTIVITIES.index("tea"), ACTIVITIES.index("milk")}
     assert set(batches[0]["label"][:2].tolist()) == labels
+
+
+def test_long_term_task_targets_every_sub_action_of_the_video(breakfast_world: Path) -> None:
+    """Table 12: task B outputs all action categories of the video (multi-label over 48, mAP)."""
+    dm = _datamodule(breakfast_world, task="activity")  # activity_target=actions, the default
+    dm.setup()
+    assert dm.num_classes == len(dm.class_names) == 9
+    assert task_kwargs(dm)["outputs"] == {"actions": 9}
+    classes = {name: i for i, name in enumerate(dm.class_names)}
+    for batch in dm.val_dataloader():
+        assert batch["actions"].shape == (2, 9) and batch["actions"].dtype == torch.float32
+        for row, name in enumerate(batch["video_name"]):
+            segments = read_groundtruth(breakfast_world / GROUNDTRUTH_DIR / f"{name}.txt", classes)
+            present = batch["actions"][row].nonzero().flatten().tolist()
+            assert present == sorted({s.label for s in segments}) and len(present) > 1
+    metric = BreakfastMetrics(num_classes=3, multilabel=True)
+    metric.update(
+        torch.tensor([[0.9, 0.8, 0.1], [0.7, 0.2, 0.6]]), torch.tensor([[1, 0, 0], [1, 0, 1]])
+    )
+    result = metric.compute()
+    # class 0: AP 1; class 1: no positive (left out); class 2: ranked 0.6(+) 0.1(-): AP 1
+    assert float(result["map"]) == pytest.approx(1.0)
+    assert int(result["classes_with_positives"]) == 2 and float(result["top1"]) == 1.0
+    cfg = compose_config("train", ["experiment=demo_breakfast"])
+    module = ClassificationModule(
+        backbone=cfg.model.backbone, head=cfg.model.head, memory=cfg.memory, outputs={"actions": 9}
+    )
+    batch = next(iter(dm.val_dataloader()))
+    logits = torch.zeros(2, 9)
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["actions"])
+    torch.testing.assert_close(module._loss("actions", logits, batch), expected)
+    assert module.metrics["val"].multilabel

@@ -167,7 +167,7 @@ def _outputs(cfg: DictConfig) -> dict[str, int]:
     """Head outputs the data gives the classification module (pipeline.task_kwargs)."""
     if "num_verbs" in cfg.data:
         return {"verb": cfg.data.num_verbs, "noun": cfg.data.num_nouns}
-    if cfg.data.task == "activity":
+    if cfg.data.task == "activity" and cfg.data.activity_target == "activity":
         return {"activity": BREAKFAST_ACTIVITIES}
     return {"action": BREAKFAST_ACTIONS}
 
@@ -187,9 +187,10 @@ def _full_reads(
         "region_token": spec.n_region,
         "clip_vision": frames,
     }
-    shapes = model.vision_entry_shapes()  # vision@<block> -> (tokens, 2 x width)
+    shapes = model.vision_entry_shapes()  # vision@<block>, region_token@<block> -> shape
     for kind in set(spec.types) - {"vision"}:
-        shapes[kind] = (entry_tokens[kind], dims[kind])
+        if not spec.per_block(kind):  # per-layer region tokens: in vision_entry_shapes
+            shapes[kind] = (entry_tokens[kind], dims[kind])
     distance = torch.arange(1, spec.length + 1, device=device) * spec.stride
     return {
         name: MemoryRead(
@@ -285,7 +286,10 @@ def test_experiment_model_runs_a_meta_forward(name: str) -> None:
             out = model(video, reads)
             shapes = {k: tuple(v.shape) for k, v in out.logits.items()}
             assert shapes == {k: (1, n) for k, n in _outputs(cfg).items()}
-    if "region_token" in spec.types:
-        assert out.global_tokens is not None
-        assert out.global_tokens.shape == (1, spec.n_region, dims["region_token"])
-    assert set(out.kept_kv) == set(model.vision_entry_shapes())
+    region_tokens = {n for n in model.cache_names.values() if n.split("@")[0] == "region_token"}
+    assert set(out.region_tokens) == region_tokens
+    for name, tokens in out.region_tokens.items():  # [1, G, C] of the block that writes them
+        block = model.region_token_caches[name]
+        assert tokens.shape == (1, spec.n_region, model.backbone.block_width(block))
+    vision = {n for n in model.cache_names.values() if n.startswith("vision@")}
+    assert set(out.kept_kv) == vision

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
 from tinymem.config import compose_config
 from tinymem.lit.detection import DetectionModule
-from tinymem.memory.cache import FifoCache, StreamMemory
+from tinymem.memory.cache import FifoCache, MemoryRead, StreamMemory
 from tinymem.memory.plan import ConfigError, parse_memory_spec, select_layers
 from tinymem.memory.readout import MemoryReadout
 
@@ -223,3 +225,66 @@ def test_attention_box_head_is_selectable() -> None:
         DetectionModule(
             backbone=cfg.model.backbone, head={"kind": "mlp"}, memory=cfg.memory, class_ids=[1]
         )
+
+
+def test_readout_groups_heads_gives_each_head_its_own_channel_group() -> None:
+    """Section 3.3's group conv: `groups: heads` (the recipes) -> head h reads channel slice h."""
+    readout = MemoryReadout(
+        in_dim=64,
+        out_dim=32,
+        num_heads=4,
+        kernel=3,
+        stride=2,
+        groups="heads",
+        max_distance=2,
+        query_time=2,
+    )
+    assert readout.proj_k.groups == readout.proj_v.groups == 4
+    assert readout.proj_k.weight.shape == (32, 16, 3)  # 4x fewer weights than groups=1
+    tokens = torch.randn(1, 1, 4, 64)  # [B, l, N, C]
+    read = MemoryRead(tokens, torch.ones(1, 1, 4, dtype=torch.bool), torch.tensor([1]))
+    changed = tokens.clone()
+    changed[..., :16] += 1.0  # the first head's channel group only
+    base = readout(read).key  # [B, heads, l*N', head_dim]
+    moved = readout(MemoryRead(changed, read.mask, read.distance)).key
+    differs = (moved - base).abs().amax(dim=(0, 2, 3)) > 0  # [heads]
+    assert differs.tolist() == [True, False, False, False]
+    six_heads = MemoryReadout(64, 48, 6, 3, 2, "heads", max_distance=2, query_time=2)
+    assert six_heads.proj_k.groups == 2  # heads share groups where 6 does not divide 64
+    for recipe in ("ava/tinymem16_12", "epic_kitchens/tinymem16_4", "breakfast/tinymem16_4"):
+        cfg = compose_config("train", [f"experiment={recipe}"])
+        assert cfg.memory.readout.groups == "heads"
+
+
+def test_weight_decay_skips_biases_norms_position_tables_and_tokens() -> None:
+    """`model.exclude_from_weight_decay` (on in the recipes): MeMViT's no-decay parameters."""
+    cfg = compose_config("train", ["model.backbone.num_global_tokens=2"])
+    module = DetectionModule(
+        backbone=cfg.model.backbone,
+        head=cfg.model.head,
+        memory=cfg.memory,
+        class_ids=[1, 2],
+        optimizer=functools.partial(torch.optim.AdamW, lr=1e-3, weight_decay=0.05),
+        exclude_from_weight_decay=True,
+    )
+    optimizer = module.configure_optimizers()
+    decay = {
+        id(p): group["weight_decay"] for group in optimizer.param_groups for p in group["params"]
+    }
+    named = dict(module.named_parameters())
+    trainable = {n for n, p in named.items() if p.requires_grad}
+    assert {id(named[n]) for n in trainable} == set(decay)  # every trainable parameter, once
+    zero = {n for n in trainable if decay[id(named[n])] == 0.0}
+    for name in (
+        "model.backbone.blocks.0.attn.qkv.bias",
+        "model.backbone.blocks.0.norm1.weight",
+        "model.backbone.blocks.0.attn.rel_pos_t",
+        "model.backbone.blocks.0.attn.memory_readout.rel_pos_mem",
+        "model.backbone.pos_encoding.class_token",
+        "model.backbone.global_tokens",
+    ):
+        assert name in zero, name
+    assert "model.backbone.blocks.0.attn.qkv.weight" not in zero
+    assert "model.backbone.blocks.0.attn.memory_readout.proj_k.weight" not in zero
+    for recipe in ("ava/tinymem16_12", "epic_kitchens/tinymem16_4", "breakfast/tinymem16_4"):
+        assert compose_config("train", [f"experiment={recipe}"]).model.exclude_from_weight_decay

@@ -260,3 +260,38 @@ def test_inspection_names_the_captions_of_the_attended_entries() -> None:
     assert last.entries[1].captions == batches[0]["captions"][0]
     assert last.most_attended("text") in last.entries
     assert module.record_attention is False  # restored
+
+
+def test_region_memory_stores_roi_features_with_the_attention_head() -> None:
+    """Section 3.2: region memory is the boxes' RoI features, whichever head scores them."""
+    module = _module("region", "model.head.kind=attention", "+model.head.num_heads=4")
+    model, batch = module.model, _batch([1, 2], [True, True], seed=0)
+    with torch.no_grad():
+        out = model(batch["video"], batch["boxes"], batch["box_mask"])
+        encoded = model.backbone(batch["video"])
+        grid = encoded.tokens[:, -math.prod(encoded.thw) :]  # [B, THW, C]
+        roi = roi_pool(grid, encoded.thw, batch["boxes"], batch["box_mask"], (64, 64))
+    torch.testing.assert_close(out.region_features, roi)
+    assert not torch.allclose(out.box_features, roi)  # the head's attended features differ
+
+
+def test_per_layer_region_tokens_cache_each_blocks_own_global_tokens() -> None:
+    """Section 3.2, `memory.source_block=layer` (the EK-100/Breakfast recipes): each G block
+    writes the global tokens its own layer outputs and reads them back."""
+    module = _module("region_token", "memory.source_block=layer", "memory.layer_fraction=1.0")
+    net, batch = module.model.backbone, _batch([1, 2], [True, True], seed=0)
+    blocks = list(module.spec.layers)
+    assert module.spec.plan == "G" * len(blocks) and len(blocks) > 1
+    module._reset("val")
+    with torch.no_grad():
+        module.stream_step(batch, "val")
+        captured = net(batch["video"], capture_blocks=blocks).captured  # block -> [B, G, C]
+    caches = module.memories["val"].caches
+    assert set(caches) == {f"region_token@{block}" for block in blocks}
+    for block in blocks:
+        entry, mask = caches[f"region_token@{block}"].entries[-1]
+        assert entry.shape == (2, module.spec.n_region, net.block_width(block))
+        torch.testing.assert_close(entry, captured[block].float())
+        assert mask.all()
+    for recipe in ("epic_kitchens/tinymem16_4", "breakfast/tinymem16_4", "ava/tinymem16_6_rtoken"):
+        assert compose_config("train", [f"experiment={recipe}"]).memory.source_block == "layer"

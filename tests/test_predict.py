@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -13,6 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from PIL import Image
 
+from cli_runs import cli_env, log_tail
 from conftest import TINY_WORLD
 from tinymem.config import compose_config
 from tinymem.data.ava.dataset import AvaKeyframeClips, build_transform
@@ -35,9 +39,17 @@ from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import VideoFileSource
 from tinymem.data.video import read_frames, write_video
 from tinymem.inference import detector as detector_module
+from tinymem.inference import predictor as predictor_module
 from tinymem.inference.detector import COCO_PERSON, PersonBoxes, PersonDetector, build_detector
 from tinymem.inference.predictor import build_batch, predict
-from tinymem.inference.render import MIN_CANVAS_WIDTH
+from tinymem.inference.render import (
+    CLASS_PALETTE,
+    MIN_CANVAS_WIDTH,
+    PALETTE,
+    TIMELINE_MARGIN,
+    TIMELINE_SIZE,
+    render_timeline,
+)
 from tinymem.inference.stream import VideoSeconds, VideoTooShortError
 from tinymem.memory.captions import CaptionStore
 from tinymem.memory.plan import ConfigError
@@ -311,9 +323,95 @@ def test_video_shorter_than_one_clip_is_a_clear_error(tiny_ckpt: Path, tmp_path:
     write_video(short, np.zeros((5, 32, 32, 3), dtype=np.uint8), fps=FPS)
     boxes = tmp_path / "short_proposals.csv"
     write_proposals(boxes, {("short", 0): [AvaBox(box=(0.1, 0.1, 0.5, 0.9), labels=[])]})
-    cfg = _predict_cfg(tiny_ckpt, short, tmp_path / "out", [f"boxes={boxes}"])
+    cfg = _predict_cfg(tiny_ckpt, short, tmp_path / "out", [f"boxes={boxes}", "render=true"])
     with pytest.raises(VideoTooShortError, match="shorter than one clip.*5 frames.*8 frames"):
         predict(cfg)
+    assert not list((tmp_path / "out").glob("*")), "a failed run leaves no (empty) files"
+
+
+def _write_vfr(path: Path, times: list[float]) -> None:
+    """An H.264 MP4 whose frame i is shown at `times[i]` s, grey level 80 x its time."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=20)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for t in times:
+            frame = av.VideoFrame.from_ndarray(
+                np.full((32, 32, 3), round(t * 80), np.uint8), format="rgb24"
+            )
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+
+def test_vfr_video_is_sampled_by_time_at_the_checkpoints_training_fps(
+    tiny_ckpt: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """16 fps for 1.5 s, then 24 fps: clips still take the frames at 8 fps clip times."""
+    video = tmp_path / "vfr.mp4"
+    _write_vfr(video, [i / 16 for i in range(24)] + [1.5 + i / 24 for i in range(36)])
+    boxes = tmp_path / "vfr_proposals.csv"
+    box = [AvaBox(box=(0.1, 0.1, 0.5, 0.9), labels=[], score=0.9)]
+    write_proposals(boxes, {("vfr", s): box for s in range(3)})
+    greys: dict[int, list[float]] = {}
+    original = build_batch
+
+    def spy(transform, clip, *args, **kwargs):
+        greys[clip.second] = clip.frames.float().mean(dim=(1, 2, 3)).tolist()
+        return original(transform, clip, *args, **kwargs)
+
+    monkeypatch.setattr(predictor_module, "build_batch", spy)
+    predict(_predict_cfg(tiny_ckpt, video, tmp_path / "out", [f"boxes={boxes}"]))
+    # training clips: 4 frames 2 apart at 8 fps, centred on the second
+    np.testing.assert_allclose(greys[1], [40, 60, 80, 100], atol=3)  # 0.5, 0.75, 1.0, 1.25 s
+    np.testing.assert_allclose(greys[2], [120, 140, 160, 180], atol=3)  # in the 24 fps part
+
+
+def test_predict_writes_only_into_out_dir(tiny_world: Path, tiny_ckpt: Path, tmp_path: Path):
+    """`out_dir=` given: no logs/predict/runs/<time> folder appears in the working directory."""
+    cwd, out = tmp_path / "cwd", tmp_path / "out"
+    cwd.mkdir()
+    log = tmp_path / "predict.log"
+    args = [
+        f"video={tiny_world / 'videos' / f'{VIDEO}.mp4'}",
+        f"ckpt_path={tiny_ckpt}",
+        f"out_dir={out}",
+        f"boxes={tiny_world / 'annotations' / 'val_proposals.csv'}",
+        f"video_start_sec={SPEC.video_start_sec}",
+        "device=cpu",
+        "progress=false",
+    ]
+    with log.open("w") as handle:
+        code = subprocess.call(
+            [sys.executable, "-m", "tinymem.predict", *args],
+            cwd=cwd,
+            env=cli_env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    assert code == 0, log_tail(log)
+    assert list(cwd.iterdir()) == []
+    assert (out / "predictions.csv").is_file() and (out / "predictions.jsonl").is_file()
+
+
+def test_timeline_leaves_gaps_without_boxes_and_avoids_box_colours(tmp_path: Path) -> None:
+    assert not set(CLASS_PALETTE) & set(PALETTE)
+    scores = np.array([[0.5], [np.nan], [np.nan], [0.5], [0.5]])  # seconds 1, 2: no boxes
+    path = tmp_path / "timeline.png"
+    render_timeline(path, [0, 1, 2, 3, 4], scores, [7], {7: "walk"}, title="t")
+    image = np.asarray(Image.open(path).convert("RGB"))
+    left, top, right, bottom = TIMELINE_MARGIN
+    plot_w = TIMELINE_SIZE[0] - left - right
+    y = round(top + (TIMELINE_SIZE[1] - top - bottom) * 0.5)
+    row = image[y - 2 : y + 3]  # the 0.5 line, +-2 px
+
+    def drawn(second: float) -> bool:
+        x = round(left + plot_w * second / 4)
+        return bool((row[:, x] == CLASS_PALETTE[0]).all(axis=-1).any())
+
+    assert drawn(3.5)  # between two scored seconds
+    assert not drawn(1.5) and not drawn(2.0)  # no boxes: a gap, not a line at 0 or across
 
 
 def test_checkpoint_mismatches_name_both_sides(

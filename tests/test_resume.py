@@ -79,15 +79,15 @@ def test_sigterm_mid_epoch_then_resume_matches_an_uninterrupted_run(tiny_world, 
     proc = start_cli(args, tmp_path, tmp_path / "killed.log")
     trace = killed / "stream_trace" / "rank0.jsonl"
     _kill_after(proc, trace, KILL_AFTER_STEPS, tmp_path / "killed.log")
-    saved = torch.load(killed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    saved = torch.load(killed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     stopped_at = saved["global_step"]
     assert KILL_AFTER_STEPS <= stopped_at < STEPS_PER_EPOCH, "stopped mid-epoch 0"
     assert "tinymem_stream" in saved  # sampler position, data RNG, memory caches
 
     run_cli([*args, "ckpt_path=last"], tmp_path, tmp_path / "resumed.log")
-    final = torch.load(killed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    final = torch.load(killed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     expected = torch.load(
-        reference / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False
+        reference / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True
     )
     assert final["global_step"] == expected["global_step"] == EPOCHS * STEPS_PER_EPOCH
     assert final["epoch"] == expected["epoch"]
@@ -106,6 +106,26 @@ def test_sigterm_mid_epoch_then_resume_matches_an_uninterrupted_run(tiny_world, 
     assert steps(killed / "stream_trace") == steps(reference / "stream_trace")
     assert len(_wandb_run_ids(killed)) == 1  # the resumed job continued the same wandb run
     assert len(list((killed / "wandb").glob("offline-run-*"))) == 2
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_epoch_saves_like_sigterm_and_resumes(tiny_world, tmp_path):
+    """SIGINT (Ctrl-C) stops after the batch, saves a mid-epoch last.ckpt; ckpt_path=last ends."""
+    run = tmp_path / "interrupted"
+    args = _run_args(tiny_world, run)
+    proc = start_cli(args, tmp_path, tmp_path / "interrupted.log")
+    log = tmp_path / "interrupted.log"
+    _kill_after(proc, run / "stream_trace" / "rank0.jsonl", KILL_AFTER_STEPS, log, 0, signal.SIGINT)
+    saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert KILL_AFTER_STEPS <= saved["global_step"] < STEPS_PER_EPOCH, "saved mid-epoch 0"
+    assert "tinymem_stream" in saved
+    assert "SIGINT: saved" in log.read_text()
+
+    run_cli([*args, "ckpt_path=last"], tmp_path, tmp_path / "resumed.log")
+    final = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert final["global_step"] == EPOCHS * STEPS_PER_EPOCH
+    steps = [(r["epoch"], r["step"]) for r in read_trace(run / "stream_trace")]
+    assert len(steps) == len(set(steps)) == EPOCHS * STEPS_PER_EPOCH  # every step once
 
 
 def test_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
@@ -131,15 +151,17 @@ def test_non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkp
         train(cfg)
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     assert str(last) in str(error.value)
-    saved = torch.load(last, map_location="cpu", weights_only=False)
+    saved = torch.load(last, map_location="cpu", weights_only=True)
     assert saved["global_step"] == 1  # written after epoch 0; nothing after the bad step
     assert all(
         torch.isfinite(v).all() for v in saved["state_dict"].values() if v.is_floating_point()
     )
 
 
-def _kill_after(proc, trace: Path, steps: int, log: Path, rank: int = 0) -> None:
-    """SIGTERM rank `rank` once `trace` shows `steps` finished training steps; wait for the exit.
+def _kill_after(
+    proc, trace: Path, steps: int, log: Path, rank: int = 0, signum: int = signal.SIGTERM
+) -> None:
+    """Signal rank `rank` once `trace` shows `steps` finished training steps; wait for the exit.
 
     Rank 0 is `proc`; under ddp_sim rank r > 0 is its r-th child process.
     """
@@ -149,7 +171,7 @@ def _kill_after(proc, trace: Path, steps: int, log: Path, rank: int = 0) -> None
         assert time.monotonic() < deadline, "the run never reached the kill point"
         time.sleep(0.2)
     target = psutil.Process(proc.pid).children()[rank - 1] if rank else proc
-    target.send_signal(signal.SIGTERM)
+    target.send_signal(signum)
     wait_cli(proc, log)
 
 
@@ -172,12 +194,12 @@ def test_ddp_sim_sigterm_then_resume_runs_every_step_once_on_every_rank(
     log = tmp_path / "killed.log"
     proc = start_cli(args, tmp_path, log)  # rank 0; Lightning starts rank 1 as its child
     _kill_after(proc, run / "stream_trace" / "rank0.jsonl", KILL_AFTER_STEPS, log, signalled_rank)
-    saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    saved = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert len(saved["tinymem_stream"]["ranks"]) == 2  # each rank's position and memory
     assert 0 < saved["global_step"] < STEPS_PER_EPOCH
 
     run_cli([*args, "ckpt_path=last"], tmp_path, tmp_path / "resumed.log")
-    final = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    final = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert final["global_step"] == EPOCHS * STEPS_PER_EPOCH
     expected = [(epoch, step) for epoch in range(EPOCHS) for step in range(STEPS_PER_EPOCH)]
     for rank in range(2):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import open_clip
 import pytest
 import torch
 
-from tinymem.memory.encoders import TextEncoder
+from tinymem.memory.clip_weights import OPENAI_MARKER_KEYS
+from tinymem.memory.encoders import BUNDLED_OPEN_CLIP_CONFIGS, TextEncoder
 from tinymem.memory.plan import ConfigError
 
 MODEL = "TinyMem-TextTiny"  # bundled random config: context 32, width 64, embed_dim 64
@@ -129,3 +131,40 @@ def test_learned_head_projects_read_tokens_and_trains_while_the_tower_does_not()
 def test_train_mode_keeps_the_tower_in_eval() -> None:
     encoder = TextEncoder(MODEL).train()
     assert not encoder.training and not encoder.clip.training
+
+
+def _tiny_tower_configs(folder) -> tuple[str, str]:
+    """Register a small GELU tower config and its QuickGELU twin; return both names."""
+    config = json.loads((BUNDLED_OPEN_CLIP_CONFIGS / f"{MODEL}.json").read_text())
+    (folder / "TinyTest-Tower.json").write_text(json.dumps(config))
+    (folder / "TinyTest-Tower-quickgelu.json").write_text(
+        json.dumps({**config, "quick_gelu": True})
+    )
+    open_clip.add_model_config(folder)
+    return "TinyTest-Tower", "TinyTest-Tower-quickgelu"
+
+
+def test_openai_form_weights_need_the_quickgelu_tower(tmp_path) -> None:
+    """OpenAI-form weights (TorchScript, or a state dict from one) load only into QuickGELU."""
+    gelu, quick = _tiny_tower_configs(tmp_path)
+    torch.manual_seed(0)
+    reference = open_clip.create_model(quick).eval()  # random "OpenAI" weights (QuickGELU)
+    state = reference.state_dict()
+    openai_dict = (
+        tmp_path / "openai_state.pt"
+    )  # OpenAI's entries kept, as jit.load(...).state_dict()
+    torch.save({**state, **{k: torch.tensor(1) for k in OPENAI_MARKER_KEYS}}, openai_dict)
+    archive = tmp_path / "openai_archive.pt"  # the released form: a TorchScript archive
+    torch.jit.script(reference).save(str(archive))
+    plain = tmp_path / "open_clip_state.pt"  # open_clip's form: says nothing about activation
+    torch.save(state, plain)
+
+    for path in (openai_dict, archive):
+        with pytest.raises(ConfigError, match=f"memory.text_encoder.model_name={quick}"):
+            TextEncoder(gelu, pretrained=str(path))
+        encoder = TextEncoder(quick, pretrained=str(path))
+        tokens, _ = encoder([["a person stands"]])
+        expected = reference.encode_text(open_clip.get_tokenizer(quick)(["a person stands"]))
+        torch.testing.assert_close(tokens[0], expected)
+    for name in (gelu, quick):  # unknown provenance: the model name decides
+        assert TextEncoder(name, pretrained=str(plain)).clip.transformer is not None

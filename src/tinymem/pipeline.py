@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
@@ -17,11 +16,14 @@ from tinymem.data.ava.formats import read_label_map
 from tinymem.data.breakfast.datamodule import BreakfastDataModule
 from tinymem.data.epic_kitchens.datamodule import EpicKitchensDataModule
 from tinymem.lit.classification import ClassificationModule
+from tinymem.lit.clip_rate import RecordClipRate, training_clip_fps
 from tinymem.lit.detection import DetectionModule
 from tinymem.lit.distributed import prepare_data_once
+from tinymem.lit.restore import read_checkpoint, restore_module
 from tinymem.lit.wandb_report import finish_wandb
 from tinymem.memory.plan import ConfigError, parse_memory_spec
 from tinymem.metrics.ava import FrameMAP
+from tinymem.targets import check_targets, instantiate
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,9 @@ def _positive_int(cfg: DictConfig, key: str) -> None:
 
 
 def validate_config(cfg: DictConfig) -> None:
-    """Check types and ranges of the values the run depends on, before any data is read."""
-    if "model" in cfg:
+    """Check types, ranges and `_target_`s of the run's config, before any data is read."""
+    check_targets(cfg, "config")
+    if OmegaConf.select(cfg, "model.backbone") is not None:  # eval.yaml's model has options only
         _positive_int(cfg, "model.backbone.depth")
         parse_memory_spec(cfg.memory, depth=cfg.model.backbone.depth)
     for key in (
@@ -57,8 +60,8 @@ def _instantiate_dict(cfg: Mapping[str, Any] | None) -> list[Any]:
     return [instantiate(sub) for sub in cfg.values() if sub and "_target_" in sub]
 
 
-def _build_trainer(cfg: DictConfig) -> pl.Trainer:
-    callbacks = _instantiate_dict(cfg.get("callbacks"))
+def _build_trainer(cfg: DictConfig, extra: list[pl.Callback] = ()) -> pl.Trainer:
+    callbacks = [*_instantiate_dict(cfg.get("callbacks")), *extra]
     loggers = _instantiate_dict(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
@@ -90,7 +93,9 @@ def task_kwargs(datamodule: pl.LightningDataModule) -> dict[str, Any]:
             "label_smoothing": datamodule.options.label_smoothing,
         }
     if isinstance(datamodule, BreakfastDataModule):
-        name = "activity" if datamodule.options.task == "activity" else "action"
+        name = "action"  # task A
+        if datamodule.options.task == "activity":  # task B: the video's sub-actions, or activity
+            name = "actions" if datamodule.options.activity_target == "actions" else "activity"
         return {
             "outputs": {name: datamodule.num_classes},
             "label_smoothing": datamodule.options.label_smoothing,
@@ -120,6 +125,17 @@ def _report(model: pl.LightningModule, datamodule: Any, title: str, rows: dict[s
         report_metrics(model.last_metrics, title=title, rows=rows)
 
 
+def _resume_path(cfg: DictConfig) -> str | None:
+    """`ckpt_path` to resume from; a file is read and checked first, so a bad one is named.
+
+    Lightning's own names ("last", "hpc", ...) are resolved by Lightning.
+    """
+    path = cfg.get("ckpt_path")
+    if path is not None and Path(path).is_file():
+        read_checkpoint(path)
+    return path
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured model on the configured data; evaluate the best checkpoint."""
     validate_config(cfg)
@@ -128,14 +144,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     prepare_data_once(datamodule, f"{cfg.data.root}.lock")  # one generator among all ranks
     output_dir = Path(cfg.paths.output_dir)
     model = instantiate(cfg.model, output_dir=str(output_dir), **task_kwargs(datamodule))
-    trainer = _build_trainer(cfg)
+    trainer = _build_trainer(cfg, [RecordClipRate(training_clip_fps(datamodule))])
     metrics: dict[str, float] = {}
     if cfg.get("train"):
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(model, datamodule=datamodule, ckpt_path=_resume_path(cfg), weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     if cfg.get("test") and not trainer.fast_dev_run:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
+        trainer.test(model, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
         spec = model.spec
         if trainer.is_global_zero:
@@ -160,17 +176,26 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     ckpt = Path(cfg.ckpt_path)
     if not ckpt.is_file():
         raise FileNotFoundError(f"ckpt_path: no checkpoint file at {ckpt}")
+    checkpoint = read_checkpoint(ckpt)  # before anything is built
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     prepare_data_once(datamodule, f"{cfg.data.root}.lock")  # one generator among all ranks
     classify = isinstance(datamodule, EpicKitchensDataModule | BreakfastDataModule)
     module_class = ClassificationModule if classify else DetectionModule
-    model = module_class.load_from_checkpoint(
+    # e.g. model.inference_captions=dynamic: the same weights, captioner-free text memory
+    options = {k: v for k, v in (cfg.get("model") or {}).items() if v is not None}
+    if options and classify:
+        raise ConfigError(
+            f"model.{next(iter(options))}: evaluation options apply to detection checkpoints only"
+        )
+    model = restore_module(
+        module_class,
+        checkpoint,
         ckpt,
-        map_location="cpu",
         optimizer=None,
         output_dir=cfg.paths.output_dir,
         **{k: v for k, v in task_kwargs(datamodule).items() if k == "eval_files"},
+        **options,
     )
     trainer = _build_trainer(cfg)
     trainer.test(model, datamodule=datamodule)

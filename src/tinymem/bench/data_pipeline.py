@@ -14,12 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
-from hydra.utils import instantiate
 from torch.utils.data import DataLoader
 
 from tinymem.bench.models import compose_train
 from tinymem.bench.plots import plot_data
 from tinymem.bench.report import Grid, Report, Row, fmt, pivot
+from tinymem.targets import instantiate
 
 
 def _endless(loader: DataLoader) -> Iterator[dict]:

@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
 
 from tinymem.bench.models import BOXES_PER_CLIP, compose_train
 from tinymem.bench.plots import plot_latency
@@ -29,6 +28,7 @@ from tinymem.bench.report import Grid, Report, Row, fmt, median_ratio
 from tinymem.data.ava.formats import AVA_NUM_ACTIONS
 from tinymem.lit.detection import DetectionModule
 from tinymem.lit.streaming import plain
+from tinymem.targets import instantiate
 
 NO_MEMORY = "none"
 INFERENCE_STAGE = "predict"

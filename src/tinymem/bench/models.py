@@ -101,7 +101,8 @@ def full_reads(detector: Detector, batch: int) -> dict[str, MemoryRead]:
     device = next(model.parameters()).device
     shapes = model.vision_entry_shapes()
     for kind in set(model.layer_types.values()) - {"vision"}:
-        shapes[kind] = (detector.entry_tokens[kind], detector.dims[kind])
+        if not spec.per_block(kind):  # per-layer region tokens: in vision_entry_shapes
+            shapes[kind] = (detector.entry_tokens[kind], detector.dims[kind])
     distance = torch.arange(1, spec.length + 1, device=device) * spec.stride
     reads = {}
     for name, (tokens, width) in shapes.items():

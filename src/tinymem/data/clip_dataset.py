@@ -132,6 +132,8 @@ def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
             batch[key] = torch.tensor(values, dtype=torch.bool)  # [B]
         elif isinstance(values[0], int):
             batch[key] = torch.tensor(values, dtype=torch.long)  # [B]
+        elif isinstance(values[0], torch.Tensor):
+            batch[key] = torch.stack(values)  # [B, ...], e.g. multi-hot targets [B, K]
         else:
             batch[key] = values  # strings, caption lists
     return batch

@@ -33,6 +33,10 @@ class VideoInfo:
     height: int
 
 
+MP4_SUFFIXES = (".mp4", ".m4v", ".mov")
+MP4_BOX_HEADER = 8  # 32-bit size + 4-byte type
+
+
 def _open(path: PathType) -> av.container.InputContainer:
     """Open a video file, raising DataFormatError naming the file when missing or unreadable."""
     if not Path(path).is_file():
@@ -40,11 +44,47 @@ def _open(path: PathType) -> av.container.InputContainer:
     try:
         container = av.open(str(path))
     except av.FFmpegError as e:
-        raise data_error(path, f"expected a decodable video file ({e})") from None
+        raise data_error(
+            path, f"expected a decodable video file ({e}){_index_hint(path)}"
+        ) from None
     if not container.streams.video:
         container.close()
         raise data_error(path, "expected a video stream, found none")
     return container
+
+
+def _mp4_index_missing(path: PathType) -> bool:
+    """Whether an MP4/MOV file has its media data but no index ('moov' box): cut short.
+
+    Walks the top-level boxes by their headers only (no decoding, no full read).
+    """
+    size_on_disk = Path(path).stat().st_size
+    boxes = set()
+    with open(path, "rb") as f:
+        offset = 0
+        while offset + MP4_BOX_HEADER <= size_on_disk:
+            f.seek(offset)
+            header = f.read(MP4_BOX_HEADER)
+            size, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if size == 1:  # 64-bit size follows the type
+                size = int.from_bytes(f.read(8), "big")
+            boxes.add(kind)
+            if size < MP4_BOX_HEADER:  # 0: the box runs to the end of the file
+                break
+            offset += size
+    return b"ftyp" in boxes and b"moov" not in boxes
+
+
+def _index_hint(path: PathType) -> str:
+    """What to do about an MP4 whose index is missing (empty when that is not the problem)."""
+    if Path(path).suffix.lower() not in MP4_SUFFIXES or not _mp4_index_missing(path):
+        return ""
+    return (
+        "; its index (the MP4 'moov' box, written at the end) is missing: the file was cut "
+        "short (an interrupted copy, download or recording). Copy the complete file again; to "
+        "make cut copies playable up to the cut, re-mux the original with the index first: "
+        "ffmpeg -i in.mp4 -c copy -movflags +faststart out.mp4"
+    )
 
 
 def _stream_fps(path: PathType, stream: av.video.stream.VideoStream) -> Fraction:

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from tinymem.data.ava.formats import read_proposals
 from tinymem.data.errors import data_error
 from tinymem.memory.plan import ConfigError
+from tinymem.models.checkpoints import load_file, weights_only_loads
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def build_detector(arch: str, weights: str | None, score_threshold: float) -> nn
         if not Path(weights).is_file():
             raise ConfigError(f"detector.weights: no detector checkpoint at {weights}")
         model = builder(weights=None, weights_backbone=None, num_classes=COCO_CLASSES, **options)
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        state = load_file(weights, "detector checkpoint")
         model.load_state_dict(state.get("model", state))
     else:
         enum = torchvision.models.get_model_weights(arch)
@@ -136,7 +137,9 @@ def build_detector(arch: str, weights: str | None, score_threshold: float) -> nn
                 f"({cached}) and nothing is downloaded; put {chosen.url} there, pass "
                 "detector.weights=/path/to/weights.pth, or give proposals with boxes=PATH"
             )
-        model = builder(weights=chosen, **options)
+        load_file(cached, "detector checkpoint")  # a damaged or unsafe file is named here
+        with weights_only_loads():
+            model = builder(weights=chosen, **options)
     return model.eval()
 
 

@@ -36,7 +36,9 @@ from tinymem.inference.results import MemoryEntry, SecondResult, unique_captions
 from tinymem.inference.stream import SecondClip, VideoSeconds, list_videos
 from tinymem.inference.text_memory import TextMemorySource
 from tinymem.inference.writer import PredictionWriter
+from tinymem.lit.clip_rate import checkpoint_clip_fps
 from tinymem.lit.detection import DetectionModule
+from tinymem.lit.restore import read_checkpoint, restore_module
 from tinymem.memory.plan import ConfigError
 
 log = logging.getLogger(__name__)
@@ -86,19 +88,19 @@ class PredictSummary:
 # Checkpoint
 
 
-def load_module(ckpt_path: str | Path, device: torch.device) -> DetectionModule:
-    """Load a trained DetectionModule in eval mode, naming the file when it is not one."""
+def load_module(
+    ckpt_path: str | Path, device: torch.device
+) -> tuple[DetectionModule, float | None]:
+    """A trained DetectionModule in eval mode and its training clip rate (None: per video).
+
+    Errors name the file when it is not a tinymem checkpoint or would run code.
+    """
     ckpt = Path(ckpt_path)
     if not ckpt.is_file():
         raise FileNotFoundError(f"ckpt_path: no checkpoint file at {ckpt}")
-    try:
-        module = DetectionModule.load_from_checkpoint(ckpt, map_location="cpu")
-    except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        raise ConfigError(
-            f"ckpt_path: {ckpt} could not be loaded as a tinymem DetectionModule checkpoint "
-            f"({type(e).__name__}: {e})"
-        ) from None
-    return module.to(device).eval()
+    checkpoint = read_checkpoint(ckpt)
+    module = restore_module(DetectionModule, checkpoint, ckpt)
+    return module.to(device).eval(), checkpoint_clip_fps(checkpoint)
 
 
 def check_checkpoint(
@@ -296,9 +298,8 @@ class Predictor:
                         result = self._step(index, video_id, clip, boxes, stamp, first_ts, history)
                         writer.write(result)
                         scores = result.scores.numpy()  # [N, K]
-                        timeline.append(
-                            scores.max(axis=0) if len(scores) else np.zeros(len(self.class_ids))
-                        )
+                        no_boxes = np.full(len(self.class_ids), np.nan)  # a gap in the plot
+                        timeline.append(scores.max(axis=0) if len(scores) else no_boxes)
                         if renderer is not None:
                             renderer.add(result, clip.display)
                         progress.advance(task)
@@ -308,6 +309,10 @@ class Predictor:
             report.status = stream.status.describe()
             report.problem = stream.status.stopped_early
             progress.update(task, total=report.seconds, completed=report.seconds)
+            if renderer is not None and not timeline:  # nothing predicted: no empty files
+                renderer.close()
+                renderer.path.unlink(missing_ok=True)
+                renderer = None
             if renderer is not None:
                 renderer.close()
                 stamps = list(range(first_ts, first_ts + len(timeline)))
@@ -474,7 +479,16 @@ def predict(cfg: DictConfig) -> PredictSummary:
     videos = list_videos(cfg.video)
     device = _device(cfg.device)
     text = TextMemorySource(cfg.text_memory, cfg.get("captions"), cfg.get("captioner"))
-    module = load_module(cfg.ckpt_path, device)
+    module, clip_fps = load_module(cfg.ckpt_path, device)
+    fps = cfg.get("fps") or clip_fps
+    if fps is None:
+        log.info("fps=null and the checkpoint records no training clip rate: each video's own")
+    else:
+        log.info(
+            "clips sampled by time at %g fps (%s)",
+            fps,
+            "fps" if cfg.get("fps") else "the rate the checkpoint was trained at",
+        )
     names = check_checkpoint(
         module,
         cfg.ckpt_path,
@@ -498,10 +512,10 @@ def predict(cfg: DictConfig) -> PredictSummary:
         boxes,
         text,
         names,
-        out_dir=cfg.out_dir,
+        out_dir=cfg.paths.output_dir if OmegaConf.is_missing(cfg, "out_dir") else cfg.out_dir,
         sample_rate=cfg.sample_rate,
         augment=cfg.augment,
-        fps=cfg.get("fps"),
+        fps=fps,
         video_start_sec=cfg.video_start_sec,
         top_k=cfg.top_k,
         detect_batch=cfg.detector.batch_size,

@@ -28,6 +28,18 @@ PALETTE = (  # box colours, one per person slot
     (70, 240, 240),
     (240, 50, 230),
 )
+# timeline line colours, one per plotted class: none of them is a box colour above, so a line's
+# colour never suggests the person whose box has it
+CLASS_PALETTE = (
+    (128, 0, 0),
+    (0, 0, 128),
+    (128, 128, 0),
+    (0, 128, 128),
+    (170, 110, 40),
+    (0, 0, 0),
+    (128, 128, 128),
+    (110, 60, 150),
+)
 TEXT_RGB = (255, 255, 255)
 STRIP_RGB = (24, 24, 28)
 LABEL_BACKGROUND = (0, 0, 0)
@@ -189,6 +201,18 @@ class VideoRenderer:
         self.container.close()
 
 
+def _runs(mask: np.ndarray) -> list[range]:
+    """Maximal runs of consecutive True positions of a boolean vector."""
+    runs, start = [], None
+    for i, value in enumerate([*mask.tolist(), False]):
+        if value and start is None:
+            start = i
+        elif not value and start is not None:
+            runs.append(range(start, i))
+            start = None
+    return runs
+
+
 def render_timeline(
     path: PathType,
     timestamps: Sequence[int],
@@ -199,8 +223,9 @@ def render_timeline(
 ) -> None:
     """PNG of action scores over time: per class, the best person's probability per second.
 
-    `scores` is [S, K] (seconds x classes); the TIMELINE_CLASSES classes with the highest peak
-    are drawn, with a legend.
+    `scores` is [S, K] (seconds x classes), NaN for a second without person boxes (drawn as a
+    gap, not as 0); the TIMELINE_CLASSES classes with the highest peak are drawn in colours
+    distinct from the box colours, with a legend.
     """
     count = len(timestamps)
     width = min(
@@ -234,17 +259,19 @@ def render_timeline(
         fill=AXIS_RGB,
         font=font,
     )
-    if count:
-        peaks = scores.max(axis=0)  # [K]
+    scored = ~np.isnan(scores).any(axis=1) if count else np.zeros(0, bool)  # [S]
+    if scored.any():
+        peaks = scores[scored].max(axis=0)  # [K]
         order = np.argsort(-peaks, kind="stable")[:TIMELINE_CLASSES]
         for slot, k in enumerate(order.tolist()):
-            colour = PALETTE[slot % len(PALETTE)]
-            points = [xy(i, float(scores[i, k])) for i in range(count)]
-            if count == 1:
-                x, y = points[0]
-                draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour)
-            else:
-                draw.line(points, fill=colour, width=2)
+            colour = CLASS_PALETTE[slot % len(CLASS_PALETTE)]
+            for run in _runs(scored):  # seconds without boxes are gaps
+                points = [xy(i, float(scores[i, k])) for i in run]
+                if len(points) == 1:
+                    x, y = points[0]
+                    draw.ellipse((x - 3, y - 3, x + 3, y + 3), fill=colour)
+                else:
+                    draw.line(points, fill=colour, width=2)
             legend_y = top + slot * (TIMELINE_FONT + 6)
             draw.rectangle(
                 (width - right + 10, legend_y + 3, width - right + 24, legend_y + 13), fill=colour

@@ -137,7 +137,9 @@ class StreamResume(Callback):
 
 # ------------------------------------------------------------------------------------ faults
 class PreemptionCheckpoint(Callback):
-    """On SIGTERM (what SLURM sends before pre-emption) save `<dirpath>/last.ckpt` and stop.
+    """On SIGTERM (SLURM pre-emption) or Ctrl-C (SIGINT) save `<dirpath>/last.ckpt` and stop.
+
+    A second Ctrl-C aborts at once without saving (Lightning's KeyboardInterrupt shutdown).
 
     The signal is only recorded when it arrives; at the end of every training batch the ranks
     agree (one all-reduce) whether any rank received it, and if so all of them set Lightning's
@@ -151,16 +153,19 @@ class PreemptionCheckpoint(Callback):
     def __init__(self, dirpath: str, filename: str = "last") -> None:
         super().__init__()
         self.path = Path(dirpath) / f"{filename}.ckpt"
-        self._received = False
+        self._received: str | None = None  # name of the stopping signal
 
     def _record(self, signum: int, frame: FrameType | None) -> None:
-        self._received = True  # nothing else in a signal handler: acted on at the batch end
+        if signum == signal.SIGINT and self._received == "SIGINT":
+            raise KeyboardInterrupt  # a second Ctrl-C: abort now, without a checkpoint
+        self._received = signal.Signals(signum).name  # acted on at the batch end
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Take over SIGTERM (after Lightning registered its handlers)."""
-        self._received = False
+        """Take over SIGTERM and SIGINT (after Lightning registered its handlers)."""
+        self._received = None
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self._record)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, self._record)
 
     def on_train_batch_end(
         self,
@@ -170,10 +175,13 @@ class PreemptionCheckpoint(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        """Stop every rank after this batch when any rank received SIGTERM."""
-        if trainer.strategy.reduce_boolean_decision(self._received, all=False):
+        """Stop every rank after this batch when any rank received SIGTERM or SIGINT."""
+        if trainer.strategy.reduce_boolean_decision(self._received is not None, all=False):
             if not trainer.received_sigterm:
-                rank_zero_info(f"SIGTERM received: stopping after batch {batch_idx} on every rank")
+                rank_zero_info(
+                    f"{self._received or 'signal'} received: stopping after batch {batch_idx} "
+                    "on every rank and saving a checkpoint (Ctrl-C again aborts without one)"
+                )
             trainer._signal_connector.received_sigterm = True  # read by Lightning's loops
 
     def on_exception(
@@ -186,8 +194,8 @@ class PreemptionCheckpoint(Callback):
             return
         trainer.save_checkpoint(self.path)
         rank_zero_info(
-            f"SIGTERM: saved {self.path} at epoch {trainer.current_epoch}, global step "
-            f"{trainer.global_step}; resume with ckpt_path=last in the same run directory"
+            f"{self._received or 'signal'}: saved {self.path} at epoch {trainer.current_epoch}, "
+            f"global step {trainer.global_step}; resume with ckpt_path=last in the same run dir"
         )
 
 

@@ -21,7 +21,15 @@ from tinymem.models.tinymem import TinyMemClassifier, TinyMemOutput
 log = logging.getLogger(__name__)
 
 # Batch key holding the target of each head output.
-LABEL_KEYS = {"verb": "verb", "noun": "noun", "action": "label", "activity": "label"}
+LABEL_KEYS = {
+    "verb": "verb",
+    "noun": "noun",
+    "action": "label",
+    "activity": "label",
+    "actions": "actions",
+}
+# Multi-label outputs (sigmoid, BCE): Breakfast task B's set of sub-actions of the video.
+MULTI_LABEL_OUTPUTS = ("actions",)
 # How a video-level prediction (Breakfast task B) is formed from its clips.
 VIDEO_AGGREGATES = ("none", "last", "mean")
 
@@ -31,7 +39,9 @@ class ClassificationModule(StreamingModule):
 
     `outputs` names the head's outputs and their class counts: {"verb": 97, "noun": 300}
     (EK-100, scored as verb/noun/action top-1/top-5), {"action": 48} (Breakfast task A, mAP and
-    top-1 per segment) or {"activity": 10} (Breakfast task B). For task B, `video_aggregate`
+    top-1 per segment), {"actions": 48} (Breakfast task B as the paper: every sub-action of the
+    video, multi-label, sigmoid + BCE, mAP) or {"activity": 10} (task B's single-label
+    activity). For task B, `video_aggregate`
     says how a video's prediction is formed: "last" (the memory model: its last clip, marked
     `is_last`) or "mean" (the no-memory baseline: the mean of its clips' probabilities).
     """
@@ -44,6 +54,7 @@ class ClassificationModule(StreamingModule):
         outputs: Mapping[str, int],
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
+        exclude_from_weight_decay: bool = False,
         label_smoothing: float = 0.0,
         video_aggregate: str = "none",
         compile: bool = False,
@@ -52,7 +63,7 @@ class ClassificationModule(StreamingModule):
         descriptions: str | None = None,
         caption_top_k: int = 0,
     ) -> None:
-        super().__init__(optimizer, scheduler)
+        super().__init__(optimizer, scheduler, exclude_from_weight_decay)
         backbone, head, memory = plain(backbone), plain(head), plain(memory)
         outputs = dict(plain(outputs))
         self.save_hyperparameters(
@@ -109,7 +120,8 @@ class ClassificationModule(StreamingModule):
             return EpicKitchensAccuracy(self.outputs["verb"], self.outputs["noun"])
         if len(self.outputs) != 1:
             raise ConfigError(f"outputs: expected verb+noun or one output, got {self.outputs}")
-        return BreakfastMetrics(next(iter(self.outputs.values())), from_logits=False)
+        ((name, classes),) = self.outputs.items()
+        return BreakfastMetrics(classes, multilabel=name in MULTI_LABEL_OUTPUTS)
 
     # ------------------------------------------------------------------ streaming step
     def stream_step(self, batch: Mapping[str, Any], stage: str) -> TinyMemOutput:
@@ -126,17 +138,24 @@ class ClassificationModule(StreamingModule):
         if not valid:  # an all-padding batch keeps DDP ranks in step
             loss = sum(logits.sum() for logits in out.logits.values()) * 0.0
         else:
-            loss = sum(
-                F.cross_entropy(
-                    logits,
-                    batch[LABEL_KEYS[name]],
-                    ignore_index=IGNORE_LABEL,
-                    label_smoothing=self.label_smoothing,
-                )
-                for name, logits in out.logits.items()
-            )
+            loss = sum(self._loss(name, logits, batch) for name, logits in out.logits.items())
         self.log("train/loss", loss, prog_bar=True, batch_size=max(valid, 1))
         return loss
+
+    def _loss(self, name: str, logits: Tensor, batch: Mapping[str, Any]) -> Tensor:
+        """Cross-entropy (label smoothing, padding ignored), or BCE of a multi-label output."""
+        target = batch[LABEL_KEYS[name]]
+        if name in MULTI_LABEL_OUTPUTS:
+            valid = batch["valid"]  # [B]: padded rows carry no targets
+            return F.binary_cross_entropy_with_logits(logits[valid], target[valid].float())
+        return F.cross_entropy(
+            logits, target, ignore_index=IGNORE_LABEL, label_smoothing=self.label_smoothing
+        )
+
+    def _probabilities(self, name: str, logits: Tensor) -> Tensor:
+        """Sigmoid of a multi-label output, softmax of the others: [B, K]."""
+        logits = logits.float()
+        return logits.sigmoid() if name in MULTI_LABEL_OUTPUTS else logits.softmax(dim=-1)
 
     def _update(self, batch: Mapping[str, Any], out: TinyMemOutput, stage: str) -> None:
         metric = self.metrics[stage]
@@ -151,7 +170,7 @@ class ClassificationModule(StreamingModule):
             )
             return
         (name,) = self.outputs
-        probs = logits[name].float().softmax(dim=-1)  # [B, K]
+        probs = self._probabilities(name, logits[name])  # [B, K]
         target = batch[LABEL_KEYS[name]]
         if self.video_aggregate == "none":
             metric.update(probs[valid], target[valid])
@@ -176,7 +195,7 @@ class ClassificationModule(StreamingModule):
     def predict_step(self, batch: Mapping[str, Any], batch_idx: int) -> dict[str, Any]:
         """The batch with per-output probabilities added (`scores`: {name: [B, K]})."""
         out = self.stream_step(batch, "predict")
-        return {**batch, "scores": {k: v.softmax(dim=-1) for k, v in out.logits.items()}}
+        return {**batch, "scores": {k: self._probabilities(k, v) for k, v in out.logits.items()}}
 
     def _log_metrics(self, stage: str) -> dict[str, float]:
         metric = self.metrics[stage]

@@ -15,6 +15,7 @@ from torch import Tensor
 from tinymem.data.ava.formats import Detection, write_detections
 from tinymem.lit.distributed import compute_on_rank_zero
 from tinymem.lit.streaming import INFERENCE_CAPTIONS, StreamingModule, plain, vision_options
+from tinymem.memory.dynamic_captions import NO_BOX_CAPTION
 from tinymem.memory.plan import ConfigError
 from tinymem.metrics.ava import FrameMAP, evaluate_ava_files
 from tinymem.models.heads import AttentionRoIHead, RoIHead
@@ -44,6 +45,7 @@ class DetectionModule(StreamingModule):
         class_ids: list[int],
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
+        exclude_from_weight_decay: bool = False,
         eval_files: Mapping[str, str | None] | None = None,
         output_dir: str = ".",
         compile: bool = False,
@@ -51,7 +53,7 @@ class DetectionModule(StreamingModule):
         descriptions: str = "synthetic",
         caption_top_k: int = DEFAULT_CAPTION_TOP_K,
     ) -> None:
-        super().__init__(optimizer, scheduler)
+        super().__init__(optimizer, scheduler, exclude_from_weight_decay)
         backbone, head, memory = plain(backbone), plain(head), plain(memory)
         self.save_hyperparameters(
             {
@@ -59,6 +61,7 @@ class DetectionModule(StreamingModule):
                 "head": head,
                 "memory": memory,
                 "class_ids": list(class_ids),
+                "inference_captions": inference_captions,
                 "descriptions": descriptions,
                 "caption_top_k": caption_top_k,
             }
@@ -107,7 +110,7 @@ class DetectionModule(StreamingModule):
         self, batch: Mapping[str, Any], out: TinyMemOutput, stage: str
     ) -> list[list[str]]:
         """Stored captions, or at evaluation with `inference_captions=dynamic` the clip's own."""
-        if stage == "train" or self.inference_captions == "stored":
+        if not self._dynamic_captions(stage):
             return batch["captions"]
         if self._captioner is None:
             from tinymem.memory.dynamic_captions import DynamicCaptioner, load_descriptions
@@ -121,6 +124,16 @@ class DetectionModule(StreamingModule):
         box_mask = batch["box_mask"] & batch["valid"][:, None]
         scores = out.logits.detach().sigmoid().float()  # [B, N, K]
         return self._captioner(scores, batch["box_scores"].float(), box_mask)
+
+    def _dynamic_captions(self, stage: str) -> bool:
+        """Whether this stage writes text memory from the clip's own predictions."""
+        return stage != "train" and self.inference_captions == "dynamic"
+
+    def caption_validity(self, captions: list[list[str]], stage: str) -> Tensor | None:
+        """With dynamic captions, a clip without boxes (empty captions) writes masked entries."""
+        if not self._dynamic_captions(stage):
+            return None
+        return torch.tensor([[caption != NO_BOX_CAPTION for caption in row] for row in captions])
 
     def _start_evaluation(self) -> None:
         self._detections = []

@@ -12,6 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from tinymem.lit.param_groups import weight_decay_groups
 from tinymem.memory.cache import MemoryRead, StreamMemory
 from tinymem.memory.clip_vision import ClipVisionEncoder
 from tinymem.memory.encoders import TextEncoder, pad_region_tokens
@@ -76,10 +77,12 @@ class StreamingModule(pl.LightningModule):
         self,
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., Any] | None = None,
+        exclude_from_weight_decay: bool = False,
     ) -> None:
         super().__init__()
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.exclude_from_weight_decay = exclude_from_weight_decay
         self.record_attention = False  # record memory attention per step (inspection, wandb)
         self.written_captions: list[list[str]] = []  # text memory written by the last step
 
@@ -117,7 +120,8 @@ class StreamingModule(pl.LightningModule):
             shapes["text"] = (tokens, self.text_encoder.feature_dim)  # frozen features
         widths = region_widths(model.backbone, self.spec)
         for kind in {"region", "region_token"} & set(types):
-            shapes[kind] = (self.spec.n_region, widths[kind])
+            if not self.spec.per_block(kind):  # per-layer region tokens: the model's shapes
+                shapes[kind] = (self.spec.n_region, widths[kind])
         if "clip_vision" in types:
             assert self.clip_vision_encoder is not None
             shapes["clip_vision"] = (self.num_frames, self.clip_vision_encoder.dim)
@@ -149,6 +153,13 @@ class StreamingModule(pl.LightningModule):
         """Captions this step writes into text memory (the batch's stored ones by default)."""
         return batch["captions"]
 
+    def caption_validity(self, captions: list[list[str]], stage: str) -> Tensor | None:
+        """[B, T] bool: which written captions may be attended (None: all of them).
+
+        Stored captions are all attendable (an empty one is the encoder's empty-caption token).
+        """
+        return None
+
     def write_memory(
         self, batch: Mapping[str, Any], out: TinyMemOutput, stage: str, region_mask: Tensor | None
     ) -> None:
@@ -160,14 +171,17 @@ class StreamingModule(pl.LightningModule):
                 assert self.text_encoder is not None
                 self.written_captions = self.step_captions(batch, out, stage)
                 text, mask = self.text_encoder(self.written_captions)  # [B, T*n, F], [B, T*n]
+                present = self.caption_validity(self.written_captions, stage)  # [B, T] or None
+                if present is not None:  # e.g. a dynamic caption of a clip without boxes
+                    per_token = self.text_encoder.tokens_per_caption
+                    mask = mask & present.to(mask.device).repeat_interleave(per_token, dim=1)
                 entries[name] = (text, mask & valid[:, None])
             elif name == "region":
                 assert out.region_features is not None and region_mask is not None
                 mask = region_mask & valid[:, None]
                 entries[name] = pad_region_tokens(out.region_features, mask, self.spec.n_region)
-            elif name == "region_token":
-                assert out.global_tokens is not None
-                tokens = out.global_tokens  # [B, G, C]
+            elif name.split("@")[0] == "region_token":  # one cache, or one per layer
+                tokens = out.region_tokens[name]  # [B, G, C]
                 entries[name] = (tokens, valid[:, None].expand(-1, tokens.shape[1]))
             elif name == "clip_vision":
                 assert self.clip_vision_encoder is not None
@@ -215,8 +229,15 @@ class StreamingModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
-        """Optimizer (and optional scheduler) from the `_partial_` factories in the config."""
-        params = [p for p in self.parameters() if p.requires_grad]
+        """Optimizer (and optional scheduler) from the `_partial_` factories in the config.
+
+        With `exclude_from_weight_decay`, biases, norms, relative-position tables and learned
+        tokens form a second parameter group with weight decay 0 (MeMViT's practice).
+        """
+        if self.exclude_from_weight_decay:
+            params: Any = weight_decay_groups(self.named_parameters())
+        else:
+            params = [p for p in self.parameters() if p.requires_grad]
         optimizer = self.optimizer_factory(params=params)
         if self.scheduler_factory is None:
             return optimizer

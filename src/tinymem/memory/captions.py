@@ -10,6 +10,7 @@ from os import PathLike
 from pathlib import Path
 
 from tinymem.data.errors import data_error
+from tinymem.data.text_files import read_text
 
 logger = logging.getLogger(__name__)
 
@@ -90,15 +91,14 @@ def read_caption_file(path: str | PathLike[str], video_id: str | None = None) ->
     path = Path(path)
     video_id = path.name.removesuffix(CAPTION_SUFFIX) if video_id is None else video_id
     by_frame: dict[int, str] = {}
-    with path.open() as f:
-        for line_number, line in enumerate(f, start=1):
-            if line.strip():
-                frame, caption = _parse_line(path, line_number, line, video_id)
-                if frame in by_frame:
-                    raise data_error(
-                        path, f"expected one line per frame, got frame {frame} again", line_number
-                    )
-                by_frame[frame] = caption
+    for line_number, line in enumerate(read_text(path).splitlines(), start=1):
+        if line.strip():
+            frame, caption = _parse_line(path, line_number, line, video_id)
+            if frame in by_frame:
+                raise data_error(
+                    path, f"expected one line per frame, got frame {frame} again", line_number
+                )
+            by_frame[frame] = caption
     if not by_frame:
         raise data_error(path, 'expected at least one {"frame": int, "caption": str} line')
     return by_frame

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import open_clip
 import torch
 import torch.nn.functional as F
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import Tensor, nn
 
 from tinymem.data.ava.dataset import VIDEO_MEAN, VIDEO_STD
+from tinymem.memory.clip_weights import create_clip
 from tinymem.memory.encoders import BUNDLED_OPEN_CLIP_CONFIGS  # noqa: F401  (registers configs)
 
 
@@ -28,12 +26,8 @@ class ClipVisionEncoder(nn.Module):
 
     def __init__(self, model_name: str, pretrained: str | None = None) -> None:
         super().__init__()
-        if pretrained is not None and not Path(pretrained).is_file():
-            raise FileNotFoundError(
-                f"memory.clip_vision.pretrained: no file at {pretrained!r}; give a local "
-                "open_clip/OpenAI CLIP checkpoint path (nothing is downloaded)"
-            )
-        clip = open_clip.create_model(model_name, pretrained=pretrained)
+        # fails when the weights need the other activation (OpenAI's: QuickGELU) than model_name
+        clip = create_clip(model_name, pretrained, "memory.clip_vision")
         self.visual = clip.visual.requires_grad_(False).eval()
         size = self.visual.image_size
         self.image_size = tuple(size) if isinstance(size, tuple | list) else (size, size)

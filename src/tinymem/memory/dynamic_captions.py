@@ -8,7 +8,6 @@ the clip's boxes; the top-K actions' short descriptions become captions "a perso
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 from torch import Tensor
 
 from tinymem.data.errors import data_error
+from tinymem.data.text_files import read_json
 from tinymem.memory.plan import ConfigError
 
 DESCRIPTIONS_DIR = Path(__file__).parent / "descriptions"
@@ -39,10 +39,7 @@ def load_descriptions(name_or_path: str | PathLike[str]) -> dict[int, str]:
             f"{name!r} (no such file)"
         )
     expected = 'expected a JSON object {"<class id>": "<non-empty description>", ...}'
-    try:
-        table = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise data_error(path, f"{expected}, got invalid JSON ({e.msg})", e.lineno) from None
+    table = read_json(path, expected)
     if not isinstance(table, dict) or not table:
         raise data_error(path, expected)
     descriptions = {}

@@ -12,6 +12,7 @@ import torch
 from open_clip.transformer import text_global_pool
 from torch import Tensor, nn
 
+from tinymem.memory.clip_weights import create_clip
 from tinymem.memory.plan import ConfigError
 from tinymem.memory.text_cache import TextEmbeddingCache, cache_folder_name, weights_fingerprint
 
@@ -101,12 +102,8 @@ class TextEncoder(nn.Module):
 
     # ------------------------------------------------------------------ construction
     def _build_open_clip(self, model_name: str, pretrained: str | None) -> None:
-        if pretrained is not None and not Path(pretrained).is_file():
-            raise FileNotFoundError(
-                f"{KEY}.pretrained: no file at {pretrained!r}; give a local "
-                "open_clip/OpenAI CLIP checkpoint path (nothing is downloaded)"
-            )
-        clip = open_clip.create_model(model_name, pretrained=pretrained)
+        # fails when the weights need the other activation (OpenAI's: QuickGELU) than model_name
+        clip = create_clip(model_name, pretrained, KEY)
         clip.visual = None  # only the text tower is used
         clip.requires_grad_(False)
         self.clip = clip.eval()

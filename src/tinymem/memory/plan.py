@@ -26,6 +26,14 @@ KINDS: tuple[str, ...] = (
     "text+region",
     "text+region_token",
 )
+# memory.readout.groups value: one P_k/P_v conv group per attention head of the reading block.
+READOUT_HEAD_GROUPS = "heads"
+# Types with one token per frame: with `memory.frame_time` each token's relative-position term
+# uses its frame's time; the other types' tokens (region, region_token, vision) use their clip's.
+FRAME_TIMED_TYPES: tuple[str, ...] = ("text", "clip_vision")
+# memory.source_block value: each region_token block writes its own output global tokens
+# (section 3.2: "the output global tokens on the corresponding layer").
+PER_LAYER_SOURCE = "layer"
 # Types whose memory tokens depend on the block that reads them (one cache per block).
 PER_BLOCK_TYPES: tuple[str, ...] = ("vision",)
 # text+region_token plans (EK-100, Breakfast): this fraction of the selected blocks reads text.
@@ -46,12 +54,14 @@ class MemorySpec:
     length: int  # l: entries read per step
     stride: int  # s: temporal stride between read entries (clips t-s, ..., t-l*s)
     n_region: int  # region tokens written per clip (RoI: padded with a mask; global tokens)
-    source_block: int  # block whose output global tokens are the region_token memory
+    source_block: int | None  # block whose output global tokens are the region_token memory
+    # (None: per layer, each region_token block caches its own block's output global tokens)
     region_block: int | None  # region (RoI) memory: block whose output grid is RoI-pooled
     # (None: the detection head's RoI features of the last block, the paper's)
     readout_kernel: int  # kernel of the P_k/P_v group conv over memory tokens
     readout_stride: int  # stride of that conv (token compression factor)
-    readout_groups: int  # groups of that conv
+    readout_groups: int | str  # groups of that conv: a count, or "heads" (one per head)
+    frame_time: bool = False  # text / clip_vision tokens carry their frame's time (appendix A)
 
     @property
     def cache_size(self) -> int:
@@ -71,10 +81,14 @@ class MemorySpec:
             for layer, letter in zip(self.layers, self.plan, strict=True)
         }
 
+    def per_block(self, kind: str) -> bool:
+        """Whether each block reading `kind` has its own cache (vision; per-layer region tokens)."""
+        return kind in PER_BLOCK_TYPES or (kind == "region_token" and self.source_block is None)
+
     def cache_names(self) -> dict[int, str]:
-        """Map block index -> the cache it reads: the type, or `vision@<block>` per block."""
+        """Map block index -> the cache it reads: the type, or `<type>@<block>` per block."""
         return {
-            layer: f"{kind}@{layer}" if kind in PER_BLOCK_TYPES else kind
+            layer: f"{kind}@{layer}" if self.per_block(kind) else kind
             for layer, kind in self.layer_types().items()
         }
 
@@ -162,9 +176,13 @@ def parse_memory_spec(cfg: Mapping[str, Any], depth: int, prefix: str = "memory"
         )
     readout = cfg.get("readout") or {}
     source = cfg.get("source_block", -1)
-    if isinstance(source, bool) or not isinstance(source, int) or not -depth <= source < depth:
+    per_layer = source == PER_LAYER_SOURCE
+    if not per_layer and (
+        isinstance(source, bool) or not isinstance(source, int) or not -depth <= source < depth
+    ):
         raise ConfigError(
-            f"{prefix}.source_block: expected a block index in [-{depth}, {depth}), got {source!r}"
+            f"{prefix}.source_block: expected {PER_LAYER_SOURCE!r} or a block index in "
+            f"[-{depth}, {depth}), got {source!r}"
         )
     region = cfg.get("region_block")
     if region is not None and (
@@ -174,6 +192,9 @@ def parse_memory_spec(cfg: Mapping[str, Any], depth: int, prefix: str = "memory"
             f"{prefix}.region_block: expected null or a block index in [-{depth}, {depth}), "
             f"got {region!r}"
         )
+    frame_time = cfg.get("frame_time", False)
+    if not isinstance(frame_time, bool):
+        raise ConfigError(f"{prefix}.frame_time: expected true or false, got {frame_time!r}")
     return MemorySpec(
         kind=kind,
         layers=layers,
@@ -181,9 +202,14 @@ def parse_memory_spec(cfg: Mapping[str, Any], depth: int, prefix: str = "memory"
         length=_require_int(cfg, "length", 1, prefix),
         stride=_require_int(cfg, "stride", 1, prefix),
         n_region=_require_int(cfg, "n_region", 1, prefix),
-        source_block=source % depth,
+        source_block=None if per_layer else source % depth,
         region_block=None if region is None else region % depth,
         readout_kernel=_require_int(readout, "kernel", 1, f"{prefix}.readout"),
         readout_stride=_require_int(readout, "stride", 1, f"{prefix}.readout"),
-        readout_groups=_require_int(readout, "groups", 1, f"{prefix}.readout"),
+        readout_groups=(
+            READOUT_HEAD_GROUPS
+            if readout.get("groups") == READOUT_HEAD_GROUPS
+            else _require_int(readout, "groups", 1, f"{prefix}.readout")
+        ),
+        frame_time=frame_time,
     )

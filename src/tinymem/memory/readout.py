@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tinymem.memory.cache import MemoryRead
+from tinymem.memory.plan import READOUT_HEAD_GROUPS
 
 REL_POS_INIT_STD = 0.02
 
@@ -23,6 +24,10 @@ class MemoryKV:
     mask: Tensor  # [B, M] bool, True where attendable
     distance: Tensor  # [M] long: clips back of each memory token
     entry_distance: Tensor  # [l] long: clips back of each entry; tokens come entry by entry
+    # Appendix A's memory time t^{m_k}: token m uses row rel_rows[rel_index[m]] of the readout's
+    # relative-position table (clip time: one row per entry; frame time: one per entry and slot)
+    rel_rows: Tensor  # [R] long: the table rows this read uses
+    rel_index: Tensor  # [M] long: which of them each memory token uses
 
     @property
     def entry_index(self) -> Tensor:
@@ -36,9 +41,13 @@ class MemoryReadout(nn.Module):
     """Turns cached memory tokens into keys/values of one attention block.
 
     Each entry's tokens are projected separately (entries never mix) by a bias-free grouped
-    Conv1d along the token axis, whose stride compresses the token count; keys and values then
+    Conv1d along the token axis (`groups`: a count, or "heads" for one group per attention
+    head), whose stride compresses the token count; keys and values then
     share one LayerNorm over the head dimension. A learned table gives the temporal relative
-    position term between each query time and each memory entry's distance in clips.
+    position term between each query time and each memory token's time: its clip's distance
+    (`time_slots=1`), or with `time_slots=S` its clip's distance and the slot of its frame in
+    that clip (S time steps per clip, the query's temporal resolution): the table has one row per
+    (clips back, slot), row `(distance - 1) * S + slot`.
     """
 
     def __init__(
@@ -48,12 +57,18 @@ class MemoryReadout(nn.Module):
         num_heads: int,
         kernel: int,
         stride: int,
-        groups: int,
+        groups: int | str,
         max_distance: int,
         query_time: int,
+        time_slots: int = 1,
     ) -> None:
         super().__init__()
-        if in_dim % groups or out_dim % groups:
+        if groups == READOUT_HEAD_GROUPS:
+            # Each head's keys/values come from its own slice of the memory channels; where the
+            # head count does not divide the memory width (ViT-S: 6 heads, 512-d text), heads
+            # share groups: the largest count dividing both.
+            groups = math.gcd(num_heads, in_dim)
+        if not isinstance(groups, int) or in_dim % groups or out_dim % groups:
             raise ValueError(
                 f"memory.readout.groups={groups} must divide the memory width {in_dim} "
                 f"and the attention width {out_dim}"
@@ -68,7 +83,9 @@ class MemoryReadout(nn.Module):
         self.proj_k = nn.Conv1d(in_dim, out_dim, **conv)
         self.proj_v = nn.Conv1d(in_dim, out_dim, **conv)
         self.norm = nn.LayerNorm(self.head_dim)
-        self.rel_pos_mem = nn.Parameter(torch.zeros(max_distance, query_time, self.head_dim))
+        self.time_slots = time_slots
+        rows = max_distance * time_slots  # one per (clips back, slot)
+        self.rel_pos_mem = nn.Parameter(torch.zeros(rows, query_time, self.head_dim))
         nn.init.trunc_normal_(self.rel_pos_mem, std=REL_POS_INIT_STD)
 
     def _project(self, conv: nn.Conv1d, x: Tensor, batch: int, entries: int) -> Tensor:
@@ -94,25 +111,36 @@ class MemoryReadout(nn.Module):
         n_out = mask.shape[-1]
         mask = mask.reshape(batch, entries * n_out) > 0
         distance = read.distance.repeat_interleave(n_out)  # [l*N']
+        slots = self.time_slots
+        # slot of each output token: its window centre's position in the entry, in S steps
+        centre = torch.arange(n_out, device=distance.device) * self.stride  # [N']
+        slot = (centre * slots // tokens).clamp(max=slots - 1)  # [N']
+        rel_rows = (read.distance[:, None] - 1) * slots + torch.arange(slots, device=slot.device)
+        entry = torch.arange(entries, device=slot.device).repeat_interleave(n_out)  # [l*N']
         return MemoryKV(
-            key=key, value=value, mask=mask, distance=distance, entry_distance=read.distance
+            key=key,
+            value=value,
+            mask=mask,
+            distance=distance,
+            entry_distance=read.distance,
+            rel_rows=rel_rows.reshape(-1),  # [l*S]
+            rel_index=entry * slots + slot.repeat(entries),  # [l*N']
         )
 
-    def rel_pos(self, q: Tensor, q_thw: tuple[int, int, int], distance: Tensor) -> Tensor:
-        """Temporal relative-position logits [B, heads, THW, M] for grid queries [B, heads, THW, d].
+    def rel_pos(self, q: Tensor, q_thw: tuple[int, int, int], rows: Tensor) -> Tensor:
+        """Temporal relative-position logits [B, heads, THW, R] for grid queries [B, heads, THW, d].
 
-        Only the queries on the T x H x W grid are given (no class or other prefix tokens).
+        Only the queries on the T x H x W grid are given (no class or other prefix tokens);
+        `rows` [R] are rows of the table (`MemoryKV.rel_rows`, or one per token).
         """
-        return memory_rel_pos(self.rel_pos_mem, q, q_thw, distance)
+        return memory_rel_pos(self.rel_pos_mem, q, q_thw, rows)
 
 
-def memory_rel_pos(
-    table: Tensor, q: Tensor, q_thw: tuple[int, int, int], distance: Tensor
-) -> Tensor:
-    """Logits [B, heads, THW, M] of grid queries [B, heads, THW, d] against memory distances.
+def memory_rel_pos(table: Tensor, q: Tensor, q_thw: tuple[int, int, int], rows: Tensor) -> Tensor:
+    """Logits [B, heads, THW, R] of grid queries [B, heads, THW, d] against table rows [R].
 
-    `table` [max_distance, q_t, d] holds one vector per (clips back, query time); memory token m
-    is `distance[m]` clips back.
+    `table` [rows, q_t, d] holds one vector per (memory time, query time); with clip time row
+    `distance - 1` is the memory `distance` clips back.
     """
     batch, heads, _, head_dim = q.shape
     q_t, q_h, q_w = q_thw
@@ -122,8 +150,8 @@ def memory_rel_pos(
             f"got {q_t}; build the model with the clip length used at run time"
         )
     r_q = q.reshape(batch, heads, q_t, q_h * q_w, head_dim)
-    rows = table[distance - 1]  # [M, q_t, head_dim]
-    rel = torch.einsum("bhtnc,mtc->bhtnm", r_q, rows)  # [B, heads, q_t, HW, M]
+    vectors = table[rows]  # [R, q_t, head_dim]
+    rel = torch.einsum("bhtnc,mtc->bhtnm", r_q, vectors)  # [B, heads, q_t, HW, R]
     return rel.reshape(batch, heads, q_t * q_h * q_w, -1)
 
 
@@ -218,8 +246,10 @@ class VisionReadout(nn.Module):
             mask=mask,
             distance=distance,
             entry_distance=read.distance,
+            rel_rows=read.distance - 1,  # clip time: one table row per entry
+            rel_index=torch.arange(entries, device=mask.device).repeat_interleave(n_out),
         )
 
-    def rel_pos(self, q: Tensor, q_thw: tuple[int, int, int], distance: Tensor) -> Tensor:
-        """Temporal relative-position logits [B, heads, THW, M], as `MemoryReadout.rel_pos`."""
-        return memory_rel_pos(self.rel_pos_mem, q, q_thw, distance)
+    def rel_pos(self, q: Tensor, q_thw: tuple[int, int, int], rows: Tensor) -> Tensor:
+        """Temporal relative-position logits [B, heads, THW, R], as `MemoryReadout.rel_pos`."""
+        return memory_rel_pos(self.rel_pos_mem, q, q_thw, rows)

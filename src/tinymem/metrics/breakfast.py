@@ -9,7 +9,10 @@ returned). Top-1 is the fraction of samples whose highest score is the true clas
 Scores are class probabilities [B, K] (for example the clip-averaged probabilities of the
 no-memory task-B baseline), or logits with ``from_logits=True`` (softmaxed here). Samples are
 ``cat`` states, so the metric syncs under DDP.
-Used for task A (48 sub-actions) and task B (10 activities).
+Used for task A (48 sub-actions) and task B (10 activities). With ``multilabel=True`` (task B's
+paper target: every sub-action of the video) targets are multi-hot [B, K], scores are
+independent probabilities (``sigmoid`` of logits), AP is ``multilabel_average_precision``'s per
+class, and top-1 counts samples whose highest-scored class is one of their positives.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torchmetrics import Metric
-from torchmetrics.functional.classification import multiclass_average_precision
+from torchmetrics.functional.classification import (
+    multiclass_average_precision,
+    multilabel_average_precision,
+)
 from torchmetrics.utilities import dim_zero_cat
 
 
@@ -32,19 +38,30 @@ class BreakfastMetrics(Metric):
     full_state_update = False
     higher_is_better = True
 
-    def __init__(self, num_classes: int, from_logits: bool = False, **kwargs) -> None:
+    def __init__(
+        self, num_classes: int, from_logits: bool = False, multilabel: bool = False, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         if num_classes < 2:
             raise ValueError(f"num_classes: expected >= 2, got {num_classes}")
         self.num_classes = num_classes
         self.from_logits = from_logits
+        self.multilabel = multilabel
         self.add_state("scores", [], dist_reduce_fx="cat")
         self.add_state("targets", [], dist_reduce_fx="cat")
 
     def update(self, scores: Tensor, target: Tensor) -> None:
-        """Add a batch: scores [B, K] (probabilities, or logits if from_logits), targets [B]."""
+        """Add a batch: scores [B, K] (probabilities, or logits if from_logits), targets [B].
+
+        Multi-label: targets [B, K] multi-hot (rows of padding are left out by the caller).
+        """
         if scores.dim() != 2 or scores.shape[1] != self.num_classes:
             raise ValueError(f"scores: expected [B, {self.num_classes}], got {tuple(scores.shape)}")
+        if self.multilabel:
+            scores = scores.float().sigmoid() if self.from_logits else scores.float()
+            self.scores.append(scores)
+            self.targets.append(target.long())  # [B, K]
+            return
         keep = target >= 0
         scores = scores[keep].float()
         if self.from_logits:
@@ -56,6 +73,8 @@ class BreakfastMetrics(Metric):
         """mAP, top-1, the number of classes in the mean and the per-class APs."""
         scores = dim_zero_cat(self.scores) if self.scores else torch.zeros(0, self.num_classes)
         targets = dim_zero_cat(self.targets) if self.targets else torch.zeros(0, dtype=torch.long)
+        if self.multilabel:
+            return self._compute_multilabel(scores, targets.reshape(-1, self.num_classes))
         present = torch.bincount(targets, minlength=self.num_classes) > 0  # [K]
         per_class = torch.full((self.num_classes,), float("nan"), device=scores.device)
         if present.any():
@@ -68,6 +87,24 @@ class BreakfastMetrics(Metric):
             if targets.numel()
             else torch.tensor(0.0)
         )
+        return {
+            "map": per_class[present].mean() if present.any() else torch.tensor(0.0),
+            "top1": top1,
+            "classes_with_positives": present.sum(),
+            "per_class_ap": per_class,
+        }
+
+    def _compute_multilabel(self, scores: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        """The same results for multi-hot targets [N, K]."""
+        present = targets.sum(dim=0) > 0  # [K]
+        per_class = torch.full((self.num_classes,), float("nan"), device=scores.device)
+        if present.any():
+            per_class = multilabel_average_precision(
+                scores, targets, self.num_classes, average=None, thresholds=None
+            )
+            per_class = per_class.masked_fill(~present, float("nan"))
+        top = scores.argmax(dim=-1, keepdim=True)  # [N, 1]
+        top1 = targets.gather(1, top).float().mean() if targets.numel() else torch.tensor(0.0)
         return {
             "map": per_class[present].mean() if present.any() else torch.tensor(0.0),
             "top1": top1,

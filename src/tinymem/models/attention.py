@@ -347,11 +347,11 @@ class MemoryAttention(nn.Module):
         return self.rel_pos_h, self.rel_pos_w, self.rel_pos_t
 
     def _memory_rel_pos(
-        self, q: Tensor, thw: tuple[int, int, int], distance: Tensor, prefix: int
+        self, q: Tensor, thw: tuple[int, int, int], rows: Tensor, prefix: int
     ) -> Tensor:
-        """Temporal logits [B, heads, Nq - prefix, len(distance)] of the grid queries."""
+        """Temporal logits [B, heads, Nq - prefix, len(rows)] of the grid queries."""
         assert self.memory_readout is not None, "memory given to a block without a readout"
-        return self.memory_readout.rel_pos(q[:, :, prefix:], thw, distance)
+        return self.memory_readout.rel_pos(q[:, :, prefix:], thw, rows)
 
     def _eager(
         self,
@@ -371,7 +371,8 @@ class MemoryAttention(nn.Module):
             )
         if memory is not None:
             attn_mem = torch.matmul(self.scaler * q, memory.key.transpose(2, 3))  # [B, h, Nq, M]
-            attn_mem[:, :, prefix:] += self._memory_rel_pos(q, thw, memory.distance, prefix)
+            rows = memory.rel_rows[memory.rel_index]  # [M] each token's own memory time
+            attn_mem[:, :, prefix:] += self._memory_rel_pos(q, thw, rows, prefix)
             # Rolling mask: memory of another video (or missing) is removed from the softmax.
             attn_mem = attn_mem.masked_fill(~memory.mask[:, None, None, :], float("-inf"))
             attn = torch.cat([attn_mem, attn], dim=-1)
@@ -400,11 +401,12 @@ class MemoryAttention(nn.Module):
         """Fused attention with every learned logit term folded into the dot product.
 
         Queries are extended with their relative-position terms (per grid axis, and per memory
-        entry: the memory term depends only on how many clips back a token is) and keys with
-        matching one-hot indicators, so `q' . k'` equals the scaled logit plus all relative
-        positions and no [Nq, Nk] bias is materialised; only the memory validity mask (a
-        constant) is passed as `attn_mask`. The width grows by l columns for l memory entries,
-        not by one per memory token, so the cost stays linear in the memory length. Values are
+        time: the memory term depends only on the table row of a token's time, one per entry
+        or per entry and slot) and keys with matching one-hot indicators, so `q' . k'` equals
+        the scaled logit plus all relative positions and no [Nq, Nk] bias is materialised; only
+        the memory validity mask (a constant) is passed as `attn_mask`. The width grows by R
+        columns for R memory times (l entries, or l x slots), not by one per memory token, so
+        the cost stays linear in the memory length. Values are
         zero-padded to the same width, a multiple of `FUSED_HEAD_DIM_MULTIPLE`.
         """
         batch, heads, _, head_dim = q.shape
@@ -421,19 +423,19 @@ class MemoryAttention(nn.Module):
             k_parts.append(onehot.expand(batch, heads, -1, -1))
         mem_key, mask = None, None
         if memory is not None:
-            entries = memory.entry_distance.shape[0]
-            entry_rel = self._memory_rel_pos(q, thw, memory.entry_distance, prefix)  # [B,h,Nq',l]
-            q_parts.append(F.pad(entry_rel, pad_rows))
-            k_parts.append(k.new_zeros(batch, heads, k.shape[2], entries))  # no memory term
+            times = memory.rel_rows.shape[0]  # R memory times
+            time_rel = self._memory_rel_pos(q, thw, memory.rel_rows, prefix)  # [B, h, Nq', R]
+            q_parts.append(F.pad(time_rel, pad_rows))
+            k_parts.append(k.new_zeros(batch, heads, k.shape[2], times))  # no memory term
             num_mem = memory.key.shape[2]
-            entry_onehot = F.one_hot(memory.entry_index, entries).to(k.dtype)  # [M, l]
+            time_onehot = F.one_hot(memory.rel_index, times).to(k.dtype)  # [M, R]
             mem_key = torch.cat(
                 [
                     F.pad(memory.key.to(k.dtype), (0, rel_width)),
-                    entry_onehot.expand(batch, heads, -1, -1),
+                    time_onehot.expand(batch, heads, -1, -1),
                 ],
                 dim=-1,
-            )  # [B, heads, M, head_dim + rel + l]
+            )  # [B, heads, M, head_dim + rel + R]
             v = torch.cat([memory.value.to(v.dtype), v], dim=2)  # [B, heads, M+Nk, head_dim]
             mask = q.new_zeros(batch, 1, 1, num_mem + k.shape[2])
             # Rolling mask: memory of another video (or missing) is removed from the softmax.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -13,6 +16,10 @@ from torch import Tensor, nn
 # Keys under which training frameworks nest the weights (SlowFast, VideoMAE, Lightning, ...).
 NESTED_STATE_KEYS = ("model_state", "model", "module", "state_dict")
 MAX_KEYS_LISTED = 20
+FORCE_WEIGHTS_ONLY = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"  # torch reads it at every load
+REASON_CHARS = 160  # characters of torch's own message quoted in an error
+# How torch names a callable or class a weights-only load refused ("... GLOBAL posix.system").
+REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
 
 class CheckpointError(ValueError):
@@ -25,12 +32,56 @@ def _listing(keys: list[str]) -> str:
     return f"[{shown}{f', ... (+{more} more)' if more > 0 else ''}]"
 
 
+def load_file(path: str | PathLike[str], what: str = "checkpoint") -> Any:
+    """`torch.load` a file weights-only (tensors and plain containers: never code), on CPU.
+
+    Every failure is a `CheckpointError` naming the file: missing, not a PyTorch file at all
+    (random bytes, truncated, text), or holding Python objects a weights-only load refuses (a
+    pickled callable, a class instance); the last is never retried unsafely.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no {what} file there")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets a message naming it
+        text = str(e)
+        refused = REFUSED_GLOBAL.search(text)
+        if refused:
+            raise CheckpointError(
+                f"{path}: refused: the {what} holds Python objects other than tensors and plain "
+                f"containers (it names {refused.group(1)}); tinymem loads weights only and "
+                "never runs code from a file"
+            ) from None
+        if path.stat().st_size == 0:
+            reason = "the file is empty"
+        elif "Weights only load failed" in text:  # torch's advice after it is not repeated
+            reason = "its bytes are not a pickled PyTorch object"
+        else:
+            reason = f"{type(e).__name__}: {text.split('. ')[0][:REASON_CHARS]}"
+        raise CheckpointError(
+            f"{path}: not a PyTorch {what} file (unreadable, truncated or another format: {reason})"
+        ) from None
+
+
+@contextmanager
+def weights_only_loads() -> Iterator[None]:
+    """Force every `torch.load` inside (third-party builders: torchvision) to load weights only."""
+    previous = os.environ.get(FORCE_WEIGHTS_ONLY)
+    os.environ[FORCE_WEIGHTS_ONLY] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[FORCE_WEIGHTS_ONLY]
+        else:
+            os.environ[FORCE_WEIGHTS_ONLY] = previous
+
+
 def read_state_dict(path: str | PathLike[str]) -> dict[str, Tensor]:
     """Read a checkpoint file and unwrap the usual nesting to a flat tensor state dict."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint file there")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_file(path)
     while isinstance(state, Mapping):
         nested = next((k for k in NESTED_STATE_KEYS if isinstance(state.get(k), Mapping)), None)
         if nested is None:

@@ -136,7 +136,14 @@ class RoIHead(nn.Module):
         input_size: tuple[int, int],
     ) -> Tensor:
         """Max-pooled RoIAlign features [B, N, C] of boxes on grid tokens [B, T*H*W, C]."""
+        _check_boxes(boxes, box_mask, grid.shape[0])
         return roi_pool(grid, thw, boxes, box_mask, input_size, self.roi_size)
+
+    def classify(
+        self, roi: Tensor, grid: Tensor, thw: tuple[int, int, int], boxes: Tensor, box_mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Logits [B, N, K] and box features [B, N, C] from RoI features [B, N, C]."""
+        return self.classifier(self.dropout(roi)), roi
 
     def forward(
         self,
@@ -153,9 +160,8 @@ class RoIHead(nn.Module):
         Returns logits [B, N, K] and RoI features [B, N, C] (zeros where the mask is False).
         """
         _, grid = split_grid(tokens, thw)  # [B, THW, C]
-        _check_boxes(boxes, box_mask, tokens.shape[0])
-        features = self.roi_features(grid, thw, boxes, box_mask, input_size)  # [B, N, C]
-        return self.classifier(self.dropout(features)), features
+        roi = self.roi_features(grid, thw, boxes, box_mask, input_size)  # [B, N, C]
+        return self.classify(roi, grid, thw, boxes, box_mask)
 
 
 class CrossAttentionBlock(nn.Module):
@@ -210,21 +216,14 @@ class AttentionRoIHead(RoIHead):
         self.norm = nn.LayerNorm(dim, eps=NORM_EPS)
         self.apply(_init_linear)
 
-    def forward(
-        self,
-        tokens: Tensor,
-        thw: tuple[int, int, int],
-        boxes: Tensor,
-        box_mask: Tensor,
-        input_size: tuple[int, int],
+    def classify(
+        self, roi: Tensor, grid: Tensor, thw: tuple[int, int, int], boxes: Tensor, box_mask: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """Classify boxes ([B, N, 4] normalised x1y1x2y2, [B, N] mask) on tokens [B, P+THW, C].
+        """Logits [B, N, K] and attended features [B, N, C] (zeros where the mask is False).
 
-        Returns logits [B, N, K] and attended features [B, N, C] (zeros where the mask is False).
+        The RoI features [B, N, C] are the queries; `forward` (RoIHead's) computes them.
         """
-        _, grid = split_grid(tokens, thw)  # [B, THW, C]
-        _check_boxes(boxes, box_mask, tokens.shape[0])
-        x = self.roi_features(grid, thw, boxes, box_mask, input_size)  # [B, N, C]
+        x = roi
         query_pos = self.box_pos(_fourier(boxes.to(x.dtype), POS_FREQUENCIES))  # [B, N, C]
         centres = _grid_centres(thw, x)  # [THW, 3]
         context_pos = self.grid_pos(_fourier(centres, POS_FREQUENCIES))  # [THW, C]

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from urllib.error import URLError
 from urllib.parse import urlparse
 
 import torch
@@ -35,8 +33,6 @@ SPATIAL_POOL_STRIDE = (1, 2, 2)  # q stride at a stage start: halve H and W
 POOL_KERNEL = (3, 3, 3)
 GLOBAL_TOKEN_INIT_STD = 0.02
 KINETICS400 = "kinetics400"  # backbone.pretrained value for torchvision's published weights
-NETWORK_TIMEOUT_S = 10.0  # probe / socket timeout when the weights must be downloaded
-HTTPS_PORT = 443
 TORCHVISION_NUM_CLASSES = 400  # torchvision's default head, built (then dropped) when headless
 
 
@@ -110,36 +106,20 @@ def block_setting(
 
 
 def kinetics400_state_dict() -> dict[str, Tensor]:
-    """torchvision's `MViT_V2_S_Weights.KINETICS400_V1` from the hub cache, else downloaded.
+    """torchvision's `MViT_V2_S_Weights.KINETICS400_V1` from the torch hub cache; never downloads.
 
-    Without a cached copy and without network this fails at once (short connection probe)
-    with a message saying how to pass a local copy instead.
+    Without a cached copy this fails at once with a message saying where to put the file or how
+    to pass a local copy instead. The file is read weights-only, like every checkpoint.
     """
     weights = MViT_V2_S_Weights.KINETICS400_V1
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
-    hint = (
-        f"download {weights.url} on a machine with network and pass "
-        f"model.backbone.pretrained=/path/to/{cached.name} (or copy it to {cached})"
-    )
     if not cached.is_file():
-        host = urlparse(weights.url).hostname or ""
-        try:
-            socket.create_connection((host, HTTPS_PORT), timeout=NETWORK_TIMEOUT_S).close()
-        except OSError as err:
-            raise CheckpointError(
-                f"backbone.pretrained={KINETICS400}: {cached} is not cached and {host} cannot be "
-                f"reached ({err}); {hint}"
-            ) from err
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(NETWORK_TIMEOUT_S)
-    try:
-        return dict(weights.get_state_dict(progress=False, check_hash=True))
-    except (URLError, OSError) as err:
         raise CheckpointError(
-            f"backbone.pretrained={KINETICS400}: download failed ({err}); {hint}"
-        ) from err
-    finally:
-        socket.setdefaulttimeout(previous)
+            f"backbone.pretrained={KINETICS400}: {cached} is not in the torch hub cache and "
+            f"nothing is downloaded; download {weights.url} on a machine with network and pass "
+            f"model.backbone.pretrained=/path/to/{cached.name} (or copy it to {cached})"
+        )
+    return read_state_dict(cached)
 
 
 class MViTBackbone(MViT):
@@ -246,9 +226,20 @@ class MViTBackbone(MViT):
         return t, h, w
 
     def attach_memory(
-        self, index: int, in_dim: int, kernel: int, stride: int, groups: int, max_distance: int
+        self,
+        index: int,
+        in_dim: int,
+        kernel: int,
+        stride: int,
+        groups: int | str,
+        max_distance: int,
+        frame_time: bool = False,
     ) -> None:
-        """Give block `index` a readout of memory tokens of width `in_dim`."""
+        """Give block `index` a readout of memory tokens of width `in_dim`.
+
+        `frame_time`: each token carries its frame's time (at the query's temporal resolution)
+        in the relative-position term, not only its clip's.
+        """
         cfg = self.block_setting[index]
         self.blocks[index].attn.memory_readout = MemoryReadout(
             in_dim=in_dim,
@@ -259,6 +250,7 @@ class MViTBackbone(MViT):
             groups=groups,
             max_distance=max_distance,
             query_time=self.pos_encoding.temporal_size,
+            time_slots=self.pos_encoding.temporal_size if frame_time else 1,
         )
 
     def block_width(self, index: int) -> int:

@@ -10,9 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from tinymem.memory.cache import MemoryRead
-from tinymem.memory.plan import MemorySpec
+from tinymem.memory.plan import FRAME_TIMED_TYPES, MemorySpec
 from tinymem.memory.readout import VisionReadout
-from tinymem.models.heads import MultiTaskHead, RoIHead, roi_pool
+from tinymem.models.heads import MultiTaskHead, RoIHead, roi_pool, split_grid
 from tinymem.models.mvit import BackboneOutput, MViTBackbone, conv_output_size
 from tinymem.models.vit import VideoViT
 
@@ -36,10 +36,15 @@ def build_backbone(cfg: Mapping[str, Any]) -> nn.Module:
 
 
 def region_widths(backbone: nn.Module, spec: MemorySpec) -> dict[str, int]:
-    """Token width of the region memories: `region` (RoI features) and `region_token`."""
+    """Token width of the region memories: `region` (RoI features) and `region_token`.
+
+    Per-layer region tokens (`source_block` None) have their block's width: not listed.
+    """
     region = (
         backbone.out_dim if spec.region_block is None else backbone.block_width(spec.region_block)
     )
+    if spec.source_block is None:
+        return {"region": region}
     return {"region": region, "region_token": backbone.block_width(spec.source_block)}
 
 
@@ -50,7 +55,7 @@ class TinyMemOutput:
     logits: Tensor | dict[str, Tensor]  # detection: [B, N, K] per box; classification: per task
     box_features: Tensor | None = None  # [B, N, C] the head's per-box features
     region_features: Tensor | None = None  # [B, N, C_r] RoI features region memory stores
-    global_tokens: Tensor | None = None  # [B, G, C] source block's global tokens (region_token)
+    region_tokens: dict[str, Tensor] = field(default_factory=dict)  # cache -> [B, G, C_block]
     kept_kv: dict[str, Tensor] = field(default_factory=dict)  # vision cache -> [B, P+N_kv, 2C]
     memory_attention: dict[str, Tensor] = field(default_factory=dict)  # type -> [B, l] mass
 
@@ -84,20 +89,36 @@ class TinyMem(nn.Module):
                 width = 2 * backbone.block_width(index)  # keys and values side by side
                 self._entry_shapes[self.cache_names[index]] = (readout.entry_tokens, width)
             else:
+                if spec.per_block(kind):  # per-layer region tokens: the block's own global tokens
+                    in_dim = backbone.block_width(index)
+                    self._entry_shapes[self.cache_names[index]] = (spec.n_region, in_dim)
+                else:
+                    in_dim = memory_dims[kind]
                 backbone.attach_memory(
                     index,
-                    in_dim=memory_dims[kind],
+                    in_dim=in_dim,
                     kernel=spec.readout_kernel,
                     stride=spec.readout_stride,
                     groups=spec.readout_groups,
                     max_distance=spec.cache_size,
+                    # appendix A's per-token memory time: frame time where tokens have one
+                    frame_time=spec.frame_time and kind in FRAME_TIMED_TYPES,
                 )
-        self.capture_blocks = (spec.source_block,) if "region_token" in spec.types else ()
+        self.capture_blocks: tuple[int, ...] = ()  # blocks whose output global tokens are kept
+        self.region_token_caches: dict[str, int] = {}  # cache name -> block it is written from
+        if "region_token" in spec.types:
+            per_layer = spec.source_block is None
+            self.region_token_caches = {
+                name: index if per_layer else spec.source_block
+                for index, name in self.cache_names.items()
+                if self.layer_types[index] == "region_token"
+            }
+            self.capture_blocks = tuple(sorted(set(self.region_token_caches.values())))
         pool_block = "region" in spec.types and spec.region_block is not None
         self.grid_blocks = (spec.region_block,) if pool_block else ()
 
     def vision_entry_shapes(self) -> dict[str, tuple[int, int]]:
-        """(tokens, width) of one entry of each per-block vision cache."""
+        """(tokens, width) of one entry of each per-block cache (vision, per-layer G tokens)."""
         return dict(self._entry_shapes)
 
     def memory_tokens(self, entry_tokens: Mapping[str, int]) -> dict[int, tuple[int, int]]:
@@ -109,12 +130,12 @@ class TinyMem(nn.Module):
         """
         counts = {}
         length = self.spec.length
-        for index, name in self.cache_names.items():
+        for index in self.cache_names:
             readout = self.backbone.blocks[index].attn.memory_readout
             if isinstance(readout, VisionReadout):
                 before, after = readout.entry_tokens, readout.compressed_tokens()
             else:
-                before = entry_tokens[name]
+                before = entry_tokens[self.layer_types[index]]
                 pad = readout.kernel // 2
                 after = conv_output_size(before, readout.kernel, readout.stride, pad)
             counts[index] = (length * before, length * after)
@@ -140,7 +161,9 @@ class TinyMem(nn.Module):
             attention.setdefault(self.layer_types[index], []).append(mass)
         out = TinyMemOutput(
             logits=torch.empty(0),
-            global_tokens=encoded.captured.get(self.spec.source_block),
+            region_tokens={
+                name: encoded.captured[block] for name, block in self.region_token_caches.items()
+            },
             kept_kv={self.cache_names[i]: kv for i, kv in encoded.kept_kv.items()},
             memory_attention={k: torch.stack(v).mean(dim=0) for k, v in attention.items()},
         )
@@ -164,10 +187,12 @@ class TinyMemDetector(TinyMem):
         """Detect actions for boxes [B, N, 4] in a clip [B, 3, T, H, W] given memory reads."""
         encoded, out = self.encode(video, memory)
         input_size = tuple(video.shape[-2:])
-        out.logits, out.box_features = self.head(
-            encoded.tokens, encoded.thw, boxes, box_mask, input_size
-        )
-        out.region_features = out.box_features
+        _, grid = split_grid(encoded.tokens, encoded.thw)  # [B, THW, C]
+        roi = self.head.roi_features(grid, encoded.thw, boxes, box_mask, input_size)  # [B, N, C]
+        out.logits, out.box_features = self.head.classify(roi, grid, encoded.thw, boxes, box_mask)
+        # Region memory stores the person boxes' RoI features (section 3.2) with every head,
+        # not the attention head's output.
+        out.region_features = roi
         if self.grid_blocks:  # region memory pooled from an earlier block's output grid
             grid, thw = encoded.grids[self.grid_blocks[0]]
             out.region_features = roi_pool(grid, thw, boxes, box_mask, input_size)

@@ -130,7 +130,8 @@ class VideoAttention(nn.Module):
         if not bool(has_memory.any()):
             return F.scaled_dot_product_attention(q, k, v)
         tokens = q.shape[2]
-        rel = self.memory_readout.rel_pos(q[:, :, prefix:], thw, memory.distance)  # [B,h,THW,M]
+        rows = memory.rel_rows[memory.rel_index]  # [M] each token's own memory time
+        rel = self.memory_readout.rel_pos(q[:, :, prefix:], thw, rows)  # [B, h, THW, M]
         rel = F.pad(rel.to(q.dtype), (0, 0, prefix, 0))  # [B, heads, N, M]: none for prefix rows
         rel = rel.masked_fill(~memory.mask[:, None, None, :], float("-inf"))
         attn_bias = F.pad(rel, (0, tokens))  # [B, heads, N, M + N]: no bias on current keys
@@ -240,9 +241,20 @@ class VideoViT(nn.Module):
             load_videomae(self, pretrained)
 
     def attach_memory(
-        self, index: int, in_dim: int, kernel: int, stride: int, groups: int, max_distance: int
+        self,
+        index: int,
+        in_dim: int,
+        kernel: int,
+        stride: int,
+        groups: int | str,
+        max_distance: int,
+        frame_time: bool = False,
     ) -> None:
-        """Give block `index` a readout of memory tokens of width `in_dim`."""
+        """Give block `index` a readout of memory tokens of width `in_dim`.
+
+        `frame_time`: each token carries its frame's time (at the query's temporal resolution)
+        in the relative-position term, not only its clip's.
+        """
         self.blocks[index].attn.memory_readout = MemoryReadout(
             in_dim=in_dim,
             out_dim=self.out_dim,
@@ -252,6 +264,7 @@ class VideoViT(nn.Module):
             groups=groups,
             max_distance=max_distance,
             query_time=self.thw[0],
+            time_slots=self.thw[0] if frame_time else 1,
         )
 
     def block_width(self, index: int) -> int:

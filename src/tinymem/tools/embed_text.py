@@ -4,7 +4,7 @@ Reads every caption of the given caption JSONL files (``captions=``: comma-separ
 folders of ``*.jsonl``, format of :class:`tinymem.memory.captions.CaptionStore`), encodes the
 captions not cached yet with the text encoder and writes them to the on-disk cache, so training
 with the same encoder never encodes text. The other keys are those of ``memory.text_encoder``
-(give the same values as in training, e.g. ``model_name=ViT-B-16 pretrained=/w/clip.pt
+(give the same values as in training, e.g. ``model_name=ViT-B-16-quickgelu pretrained=/w/clip.pt
 cache_dir=data/text_cache``; ``proj_dim`` is not needed: the learned head is never cached),
 plus ``device``. Random weights are refused: they differ per run,
 so their embeddings would never be read.

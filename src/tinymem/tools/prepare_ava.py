@@ -48,6 +48,7 @@ from tinymem.data.ava.frames import (
     write_frame_list,
 )
 from tinymem.data.errors import DataFormatError, data_error
+from tinymem.data.text_files import read_text
 from tinymem.data.video import VideoWriter
 from tinymem.tools.args import parse_key_values, usage
 
@@ -89,7 +90,7 @@ def split_videos(path: Path) -> list[str]:
     """Video ids of a split file: an annotation CSV, or one id (or file name) per line."""
     if path.suffix == ".csv":
         return list(dict.fromkeys(video for video, _ in read_annotation_rows(path).keyframes))
-    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    names = [line.strip() for line in read_text(path).splitlines() if line.strip()]
     return list(dict.fromkeys(n[: -len(Path(n).suffix)] if Path(n).suffix else n for n in names))
 
 

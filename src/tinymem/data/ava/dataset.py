@@ -48,12 +48,13 @@ class AvaAugment:
     training, centre crop at evaluation. ``ava`` (the SlowFast/MeMViT AVA recipe): in training
     the short side is drawn uniformly from ``short_side`` (inclusive), then a random
     ``crop_size`` crop, horizontal flip (p 0.5) and colour jitter; at evaluation the short side
-    is resized to ``crop_size`` and the whole frame is kept (no crop), so frames of different
-    aspect ratios need ``eval_batch_size: 1``.
+    is resized to ``eval_short_side`` (None: ``crop_size``) and the whole frame is kept (no
+    crop), so frames of different aspect ratios need ``eval_batch_size: 1``.
     """
 
     kind: str = "basic"
     short_side: tuple[int, int] = (256, 320)  # ava training: short side range, inclusive
+    eval_short_side: int | None = None  # ava evaluation short side; None = crop_size
     brightness: float = 0.4  # ava training colour jitter (SlowFast's strengths)
     contrast: float = 0.4
     saturation: float = 0.4
@@ -70,6 +71,11 @@ class AvaAugment:
             raise ValueError(
                 "data.augment.short_side: expected [min, max] with 0 < min <= max, "
                 f"got {[low, high]}"
+            )
+        if self.eval_short_side is not None and self.eval_short_side < 1:
+            raise ValueError(
+                f"data.augment.eval_short_side: expected null or a positive integer, "
+                f"got {self.eval_short_side}"
             )
         for name in ("brightness", "contrast", "saturation"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -104,7 +110,7 @@ def build_transform(train: bool, crop_size: int, augment: AvaAugment | None = No
             v2.ColorJitter(augment.brightness, augment.contrast, augment.saturation),
         ]
     else:
-        steps = [v2.Resize(crop_size)]  # short side; the whole frame is kept
+        steps = [v2.Resize(augment.eval_short_side or crop_size)]  # short side; whole frame
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(VIDEO_MEAN, VIDEO_STD)]
     return v2.Compose(steps)
 

@@ -25,6 +25,7 @@ from os import PathLike
 import numpy as np
 
 from tinymem.data.errors import data_error
+from tinymem.data.text_files import open_text, read_bytes, read_text
 
 PathType = str | PathLike[str]
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 normalized to [0, 1]
@@ -78,15 +79,20 @@ class Detection:
 
 def _csv_rows(path: PathType) -> Iterator[tuple[int, list[str]]]:
     """Yield (1-based line number, stripped fields) of each non-blank CSV row of ``path``."""
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        try:
-            for row in reader:
-                fields = [cell.strip() for cell in row]
-                if any(fields):
-                    yield reader.line_num, fields
-        except csv.Error as e:
-            raise data_error(path, f"expected CSV text ({e})", reader.line_num + 1) from None
+    reader = csv.reader(open_text(path))
+    try:
+        for row in reader:
+            fields = [cell.strip() for cell in row]
+            if any(fields):
+                yield reader.line_num, fields
+    except csv.Error as e:
+        raise data_error(path, f"expected CSV text ({e})", reader.line_num + 1) from None
+
+
+def _require_rows(path: PathType, count: int, columns: str) -> None:
+    """An input file without a single row is an error, not an empty dataset."""
+    if count == 0:
+        raise data_error(path, f"empty: expected rows {columns}")
 
 
 def _check_columns(path: PathType, line: int, row: list[str], columns: str) -> None:
@@ -194,6 +200,7 @@ def read_annotations(
             keyframes.setdefault((video_id, timestamp), []).append(entry)
         if action_id not in entry.labels:
             entry.labels.append(action_id)
+    _require_rows(path, len(keyframes) + skipped, ANNOTATION_COLUMNS)
     return keyframes, skipped
 
 
@@ -239,6 +246,7 @@ def read_proposals(path: PathType, min_score: float = 0.0) -> tuple[Keyframes, i
         keyframes.setdefault((video_id, timestamp), []).append(
             AvaBox(box=box, labels=[], score=score)
         )
+    _require_rows(path, len(keyframes) + skipped, PROPOSAL_COLUMNS)
     return keyframes, skipped
 
 
@@ -384,9 +392,12 @@ def read_annotation_rows(path: PathType, official: bool = False) -> AvaRows:
     """Read a groundtruth CSV as columns, every row kept (read_annotations merges boxes).
 
     Raises DataFormatError naming the file and line for any row read_annotations rejects
-    (``official``: any row the official evaluator rejects, see the module docstring).
+    (``official``: any row the official evaluator rejects, see the module docstring), and for a
+    file without rows.
     """
-    return _read_rows(path, ANNOTATION_COLUMNS, official)
+    rows = _read_rows(path, ANNOTATION_COLUMNS, official)
+    _require_rows(path, len(rows), ANNOTATION_COLUMNS)
+    return rows
 
 
 def read_detection_rows(path: PathType, official: bool = False) -> AvaRows:
@@ -400,8 +411,7 @@ def read_detection_rows(path: PathType, official: bool = False) -> AvaRows:
 
 def _read_rows(path: PathType, columns: str, official: bool) -> AvaRows:
     """Columns of a whole CSV: a vectorised parse when the file is plain, else row by row."""
-    with open(path, "rb") as f:
-        data = f.read().replace(b"\r\n", b"\n")
+    data = read_bytes(path).replace(b"\r\n", b"\n")
     rows = None if data.translate(None, _PLAIN_BYTES) else _fast_rows(data, columns, official)
     return rows if rows is not None else _slow_rows(path, columns, official)
 
@@ -533,8 +543,7 @@ def _unquote(token: str) -> str:
 
 def read_label_map(path: PathType) -> dict[int, str]:
     """Read a pbtxt label map in either dialect: ``item {name id}`` or ``label {name label_id}``."""
-    with open(path) as f:
-        tokens = _pbtxt_tokens(path, f.read())
+    tokens = _pbtxt_tokens(path, read_text(path))
     names: dict[int, str] = {}
     pos = 0
 

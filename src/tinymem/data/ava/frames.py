@@ -19,6 +19,7 @@ from os import PathLike
 
 from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import JpegFolderSource
+from tinymem.data.text_files import open_text
 
 PathType = str | PathLike[str]
 
@@ -46,7 +47,7 @@ def read_frame_list(path: PathType) -> dict[str, int]:
     """
     counts: dict[str, int] = {}
     width = len(FRAME_LIST_HEADER)
-    with open(path) as f:
+    with open_text(path) as f:
         header = f.readline().split()
         if tuple(header) != FRAME_LIST_HEADER:
             raise data_error(path, f"expected the header {' '.join(FRAME_LIST_HEADER)!r}", 1)

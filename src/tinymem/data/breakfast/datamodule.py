@@ -30,6 +30,9 @@ from tinymem.data.frame_sources import VideoFileSource
 log = logging.getLogger(__name__)
 
 BREAKFAST_TASKS = ("subaction", "activity")  # task A, task B
+# Task B targets: the video's sub-actions (multi-label over mapping.txt, the paper's table 12)
+# or its activity (single-label over the 10 activities).
+ACTIVITY_TARGETS = ("actions", "activity")
 BREAKFAST_FORMATS = ("groundtruth", "segmentation")  # per-frame files or raw segment files
 
 
@@ -49,6 +52,7 @@ class BreakfastOptions(ClipOptions):
     video_pattern: str
     stereo_video_pattern: str
     frames_per_video: int  # task B
+    activity_target: str = "actions"  # task B: actions (multi-label, table 12) | activity (10)
     synthetic: SyntheticBreakfastSpec | None = None
 
     def __post_init__(self) -> None:
@@ -56,6 +60,11 @@ class BreakfastOptions(ClipOptions):
         super().__post_init__()
         if self.task not in BREAKFAST_TASKS:
             raise ValueError(f"data.task: expected one of {BREAKFAST_TASKS}, got {self.task!r}")
+        if self.activity_target not in ACTIVITY_TARGETS:
+            raise ValueError(
+                f"data.activity_target: expected one of {ACTIVITY_TARGETS}, "
+                f"got {self.activity_target!r}"
+            )
         if self.annotation_format not in BREAKFAST_FORMATS:
             raise ValueError(
                 f"data.annotation_format: expected one of {BREAKFAST_FORMATS}, "
@@ -95,8 +104,8 @@ class BreakfastDataModule(ClipDataModule):
 
     @property
     def num_classes(self) -> int:
-        """Outputs of the task: sub-actions in mapping.txt (A) or the 10 activities (B)."""
-        if self.options.task == "activity":
+        """Outputs: sub-actions in mapping.txt (A; B's actions) or the 10 activities (B)."""
+        if self.options.task == "activity" and self.options.activity_target == "activity":
             return len(ACTIVITIES)
         if not self.class_names:
             self.class_names = read_mapping(self.path("mapping"))
@@ -148,8 +157,17 @@ class BreakfastDataModule(ClipDataModule):
             kept = [v for v in videos if v.name not in missing]
             common = self.dataset_options(train=split == "train")
             if options.task == "activity":
+                actions = None
+                if options.activity_target == "actions":  # every sub-action of the video
+                    annotations = (self._annotation(v, files) for v in kept)
+                    actions = {a.video.name: {s.label for s in a.segments} for a in annotations}
                 self.datasets[split] = BreakfastActivityClips(
-                    kept, sources=sources, frames_per_video=options.frames_per_video, **common
+                    kept,
+                    sources=sources,
+                    frames_per_video=options.frames_per_video,
+                    actions=actions,
+                    num_actions=len(self.class_names),
+                    **common,
                 )
                 continue
             annotations = [self._annotation(v, files) for v in kept]

@@ -6,7 +6,9 @@ Tasks (``tinymem.data.breakfast.datamodule.BreakfastDataModule``):
   sub-action id of mapping.txt (48 classes, SIL included).
 - ``activity`` (task B, long-term activity detection): ``frames_per_video`` (256) frames evenly
   spaced over the whole video, cut into consecutive clips of ``num_frames`` (16), fed in order;
-  ``label`` is the activity id (index in ``ACTIVITIES``, 10 classes) on every clip. The clips of
+  ``label`` is the activity id (index in ``ACTIVITIES``, 10 classes) on every clip and, when
+  the video's annotation is read, ``actions`` the multi-hot [48] set of the sub-actions anywhere
+  in the video (the paper's table 12 target: all action categories of the video). The clips of
   one video share ``video_id`` / ``video_name`` and run ``clip_index`` 0 .. num_clips - 1;
   ``is_last`` marks the final clip, whose prediction is the memory model's video prediction
   (the no-memory baseline averages the clip predictions of the same ``video_id``).
@@ -96,7 +98,9 @@ class BreakfastActivityClips(StreamedClipDataset):
     """Task B: ``frames_per_video`` evenly spaced frames per video, as consecutive clips in order.
 
     Every video gives ``frames_per_video // num_frames`` clips of ``num_frames`` frames; each has
-    ``label`` = the activity id and ``is_last`` on the final clip.
+    ``label`` = the activity id and ``is_last`` on the final clip. With ``actions`` (video name
+    -> sub-action ids occurring in it) each clip also has ``actions``: a multi-hot float
+    [num_actions] of the whole video's sub-actions.
     """
 
     label_defaults = {"label": IGNORE_LABEL, "is_last": False}
@@ -111,6 +115,8 @@ class BreakfastActivityClips(StreamedClipDataset):
         crop_size: int,
         transform: v2.Transform,
         caption_augment: CaptionAugment | None = None,
+        actions: Mapping[str, Sequence[int]] | None = None,
+        num_actions: int = 0,
     ) -> None:
         if num_frames < 1 or frames_per_video % num_frames:
             raise ValueError(
@@ -120,6 +126,13 @@ class BreakfastActivityClips(StreamedClipDataset):
         self.video_list = sorted(videos, key=lambda v: v.name)
         self.frames_per_video = frames_per_video
         self.num_clips = frames_per_video // num_frames
+        self.actions = None
+        if actions is not None:
+            self.actions = {  # video name -> multi-hot [num_actions]
+                name: torch.zeros(num_actions).index_fill_(0, torch.tensor(list(ids)).long(), 1.0)
+                for name, ids in actions.items()
+            }
+            self.label_defaults = {**self.label_defaults, "actions": torch.zeros(num_actions)}
         super().__init__(
             video_names=[v.name for v in self.video_list],
             item_videos=[i for i in range(len(self.video_list)) for _ in range(self.num_clips)],
@@ -139,9 +152,12 @@ class BreakfastActivityClips(StreamedClipDataset):
         return samples[first : first + self.num_frames]
 
     def labels(self, index: int) -> dict[str, Any]:
-        """The activity id and whether this is the video's last clip."""
+        """The activity id, whether this is the video's last clip and the video's actions."""
         video = self.video_list[self.item_videos[index]]
-        return {
+        labels = {
             "label": video.activity_index,
             "is_last": self.clip_index[index] == self.num_clips - 1,
         }
+        if self.actions is not None:
+            labels["actions"] = self.actions[video.name]
+        return labels

@@ -28,6 +28,7 @@ from os import PathLike
 from pathlib import Path
 
 from tinymem.data.errors import data_error
+from tinymem.data.text_files import read_text
 
 PathType = str | PathLike[str]
 
@@ -127,10 +128,7 @@ def parse_video_name(
 
 def _lines(path: PathType) -> list[tuple[int, str]]:
     """(1-based line number, stripped text) of each non-blank line; DataFormatError if missing."""
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise data_error(path, f"expected a readable text file ({e.strerror})") from None
+    text = read_text(path)
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from os import PathLike
 
 from tinymem.data.errors import data_error
+from tinymem.data.text_files import open_text
 from tinymem.models.heads import EK100_NOUNS, EK100_VERBS
 
 PathType = str | PathLike[str]
@@ -113,29 +114,28 @@ def format_timestamp(seconds: float, decimals: int = SEGMENT_DECIMALS) -> str:
 
 def _dict_rows(path: PathType, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """(line, row) of each non-blank data row of a CSV whose header row names ``columns``."""
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        try:
-            header = [name.strip() for name in next(reader, [])]
-            missing = [c for c in columns if c not in header]
-            if missing:
+    reader = csv.reader(open_text(path))
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise data_error(
+                path,
+                f"expected a header row with columns {list(columns)}, missing {missing}",
+                1,
+            )
+        for fields in reader:
+            if not any(cell.strip() for cell in fields):
+                continue
+            if len(fields) != len(header):
                 raise data_error(
                     path,
-                    f"expected a header row with columns {list(columns)}, missing {missing}",
-                    1,
+                    f"expected {len(header)} columns as in the header, got {len(fields)}",
+                    reader.line_num,
                 )
-            for fields in reader:
-                if not any(cell.strip() for cell in fields):
-                    continue
-                if len(fields) != len(header):
-                    raise data_error(
-                        path,
-                        f"expected {len(header)} columns as in the header, got {len(fields)}",
-                        reader.line_num,
-                    )
-                yield reader.line_num, {k: v.strip() for k, v in zip(header, fields, strict=True)}
-        except csv.Error as e:
-            raise data_error(path, f"expected CSV text ({e})", reader.line_num + 1) from None
+            yield reader.line_num, {k: v.strip() for k, v in zip(header, fields, strict=True)}
+    except csv.Error as e:
+        raise data_error(path, f"expected CSV text ({e})", reader.line_num + 1) from None
 
 
 def _field_int(path: PathType, line: int, row: Mapping[str, str], key: str) -> int:
@@ -246,6 +246,8 @@ def read_epic_annotations(
             )
         seen[segment.narration_id] = line
         segments.append(segment)
+    if not segments:
+        raise data_error(path, "empty: expected at least one segment row after the header")
     return segments
 
 
