@@ -16,6 +16,7 @@ from rich.console import Console
 from conftest import TINY_WORLD
 from tinymem.bench import run_bench
 from tinymem.bench.__main__ import shorthand
+from tinymem.bench.data_pipeline import LOADER_PATHS, data_report
 from tinymem.bench.flops import count_flops, flops_rows
 from tinymem.bench.latency import (
     NO_MEMORY,
@@ -176,6 +177,7 @@ def _tiny_bench(tiny_world: Path, reports: list[str]):
             "data.workers=[0,1]",
             "data.batches=2",
             "data.sets=[demo]",
+            "data.engine=null",
             'backbone.overrides=["model=mvit_tiny"]',
             "backbone.repeats=1",
         ],
@@ -297,3 +299,36 @@ def test_bench_notebook_draws_figure_5_from_a_run(
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(notebook, timeout=600, resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert (tmp_path / "figure5.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_data_engine_study_reports_decoders_stages_loaders_and_targets(
+    tmp_path: Path,
+) -> None:
+    """The engine study on tiny videos: every decoder, stage, loader path and target is there."""
+    engine = {
+        "root": str(tmp_path / "engine"),
+        "heights": [64],
+        "gops": [250],
+        "seconds": 6,
+        "num_frames": 4,
+        "sample_rate": 2,
+        "crop_size": 32,
+        "rounds": 1,
+        "loader_height": 64,
+        "loader_gop": 250,
+        "loader_videos": 2,
+        "batch_size": 2,
+        "loader_batches": 1,
+        "loader_rounds": 1,
+    }
+    report = data_report({}, [0, 2], 1, engine)
+    decoders = {(r["video"], r["contender"]) for r in report.rows if r.get("study") == "decode"}
+    assert {c for _, c in decoders} == {
+        "decode-once", "per-clip", "engine", "jpeg decode_jpeg", "jpeg reduced",
+    }  # fmt: skip
+    loaders = {(r["data"], r["workers"]) for r in report.rows if "workers" in r}
+    assert loaders == {(name, w) for name in LOADER_PATHS for w in (0, 2)}
+    assert all(r["clip"] == "3x4x32x32" for r in report.rows if "workers" in r)
+    targets = report.grids[-1]
+    assert len(targets.rows) == 2  # the 1 -> 2 workers target needs a run with 1 worker
+    assert all(row[2] in ("True", "False") for row in targets.rows)

@@ -144,6 +144,8 @@ def _tiny_tower_configs(folder) -> tuple[str, str]:
     return "TinyTest-Tower", "TinyTest-Tower-quickgelu"
 
 
+# OpenAI releases CLIP as TorchScript archives: the test writes one (torch deprecates scripting).
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 def test_openai_form_weights_need_the_quickgelu_tower(tmp_path) -> None:
     """OpenAI-form weights (TorchScript, or a state dict from one) load only into QuickGELU."""
     gelu, quick = _tiny_tower_configs(tmp_path)

@@ -59,7 +59,9 @@ def _builders(cfg: Mapping[str, Any]) -> dict[str, Callable[[], Report]]:
             cfg["flops"]["text_tower"],
         ),
         "latency": lambda: latency_report(cfg["latency"], cfg["device"], cfg["seed"]),
-        "data": lambda: data_report(data_sets, cfg["data"]["workers"], cfg["data"]["batches"]),
+        "data": lambda: data_report(
+            data_sets, cfg["data"]["workers"], cfg["data"]["batches"], cfg["data"].get("engine")
+        ),
         "backbone": lambda: backbone_report(
             cfg["backbone"]["overrides"], cfg["backbone"]["repeats"], _device(cfg["device"])
         ),

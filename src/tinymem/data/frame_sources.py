@@ -1,10 +1,14 @@
 """Where a video's frames come from: a video file (PyAV) or a folder of numbered JPEG files.
 
-Both read 0-based frame indices, clamped to the video, and return uint8 [T, 3, H, W].
+Both read 0-based frame indices, clamped to the video, and return uint8 [T, 3, H, W], often a
+channels-last view of [T, H, W, 3] memory (the decoders' own layout; no copy to planar RGB).
+A reader of clips in stream order passes the next clip's frames as ``upcoming``: a video file
+then keeps decoding forward (:class:`tinymem.data.stream_decoder.StreamDecoder`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -12,10 +16,13 @@ from functools import cached_property
 from os import PathLike
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
 from tinymem.data.errors import data_error
+from tinymem.data.stream_decoder import StreamDecoder
 from tinymem.data.video import probe_video, read_frames
 
 PathType = str | PathLike[str]
@@ -39,15 +46,28 @@ class FrameSource(ABC):
         """Whether the source's file or folder is there (checked cheaply, nothing decoded)."""
 
     @abstractmethod
-    def read(self, indices: Sequence[int]) -> torch.Tensor:
-        """The given 0-based frames (clamped to the video), uint8 [T, 3, H, W]."""
+    def read(
+        self, indices: Sequence[int], upcoming: Sequence[int] = (), short_side: int | None = None
+    ) -> torch.Tensor:
+        """The given 0-based frames (clamped to the video), uint8 [T, 3, H, W].
+
+        ``upcoming``: the frames the stream reads next (empty: its last read). ``short_side``:
+        the smallest short side the caller resizes to; a source may decode smaller frames,
+        never below it.
+        """
 
 
 class VideoFileSource(FrameSource):
-    """Frames decoded from a video file with PyAV (tinymem.data.video)."""
+    """Frames decoded from a video file with PyAV.
 
-    def __init__(self, path: PathType) -> None:
+    ``stream`` (default): a :class:`StreamDecoder` that walks the file forward between reads
+    of consecutive clips on one thread; False: :func:`tinymem.data.video.read_frames` per read
+    (open, seek, decode on FFmpeg's threads: the per-clip path). Same pixels either way.
+    """
+
+    def __init__(self, path: PathType, stream: bool = True) -> None:
         self.path = Path(path)
+        self.decoder = StreamDecoder(self.path) if stream else None
 
     def __repr__(self) -> str:
         return f"VideoFileSource({str(self.path)!r})"
@@ -71,9 +91,15 @@ class VideoFileSource(FrameSource):
         """Whether the video file is there."""
         return self.path.is_file()
 
-    def read(self, indices: Sequence[int]) -> torch.Tensor:
-        """Decode the frames; DataFormatError naming the file when it is missing or broken."""
-        return read_frames(self.path, indices).permute(0, 3, 1, 2).contiguous()  # [T, 3, H, W]
+    def read(
+        self, indices: Sequence[int], upcoming: Sequence[int] = (), short_side: int | None = None
+    ) -> torch.Tensor:
+        """Decode the frames (full size); DataFormatError naming a missing or broken file."""
+        if self.decoder is None:
+            frames = read_frames(self.path, indices)
+        else:
+            frames = self.decoder.read(indices, upcoming)
+        return frames.permute(0, 3, 1, 2)  # [T, 3, H, W], channels-last
 
 
 class JpegFolderSource(FrameSource):
@@ -135,8 +161,14 @@ class JpegFolderSource(FrameSource):
             raise data_error(self.folder, f"expected frame files *{suffix}, found none")
         return count
 
-    def read(self, indices: Sequence[int]) -> torch.Tensor:
-        """Decode the JPEG files; DataFormatError naming a missing or undecodable file."""
+    def read(
+        self, indices: Sequence[int], upcoming: Sequence[int] = (), short_side: int | None = None
+    ) -> torch.Tensor:
+        """Decode the JPEG files; DataFormatError naming a missing or undecodable file.
+
+        With ``short_side`` at most half the frames' short side, PIL decodes them at 1/2, 1/4
+        or 1/8 size (JPEG DCT scaling, ``Image.draft``), never below ``short_side``.
+        """
         if len(indices) == 0:
             raise ValueError("read needs at least one frame index")
         last = self.num_frames - 1
@@ -146,10 +178,21 @@ class JpegFolderSource(FrameSource):
             if not path.is_file():
                 raise data_error(path, f"expected the JPEG file of frame {index}, it is missing")
             try:
-                decoded[index] = decode_jpeg(
-                    read_file(str(path)), mode=ImageReadMode.RGB
-                )  # [3, H, W]
-            except RuntimeError as e:
+                decoded[index] = _decode_jpeg(path, short_side)
+            except (RuntimeError, OSError) as e:
                 raise data_error(path, f"expected a decodable JPEG file ({e})") from None
         frames = [decoded[min(max(int(i), 0), last)] for i in indices]
         return torch.stack(frames)  # [T, 3, H, W]
+
+
+def _decode_jpeg(path: Path, short_side: int | None) -> torch.Tensor:
+    """One JPEG as uint8 [3, H, W]: reduced by DCT scaling when short_side allows (PIL draft)."""
+    if short_side is not None:
+        with Image.open(path) as image:
+            width, height = image.size
+            ratio = min(width, height) / short_side  # target size = frame size / ratio
+            if ratio >= 2 and image.format == "JPEG":
+                image.draft("RGB", (math.ceil(width / ratio), math.ceil(height / ratio)))
+                array = np.array(image.convert("RGB"))  # [h, w, 3], writable
+                return torch.from_numpy(array).permute(2, 0, 1)  # channels-last view
+    return decode_jpeg(read_file(str(path)), mode=ImageReadMode.RGB)  # [3, H, W]

@@ -161,6 +161,11 @@ class StreamingDataModule(pl.LightningDataModule):
         if split == "train" and self.resume_state is not None:
             sampler.load_state_dict(self.resume_state)
             self.resume_state = None
+        return self.make_loader(dataset, sampler)
+
+    def make_loader(self, dataset: Dataset, sampler: StreamingBatchSampler) -> DataLoader:
+        """A DataLoader reading ``sampler``'s batches of ``dataset`` (worker processes read whole
+        batches in turn); a datamodule whose collate supports it may use a streaming loader."""
         return DataLoader(
             dataset,
             batch_sampler=sampler,

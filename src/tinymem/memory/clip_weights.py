@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,10 @@ def is_torchscript(path: Path) -> bool:
 def read_openai_state(path: Path) -> dict[str, Any] | None:
     """The state dict of an OpenAI-form checkpoint without its marker entries, else None."""
     if is_torchscript(path):
-        state = torch.jit.load(str(path), map_location="cpu").state_dict()
+        with warnings.catch_warnings():
+            # torch deprecates TorchScript, but OpenAI's CLIP weights are released as archives
+            warnings.filterwarnings("ignore", "`torch.jit.load` is deprecated", FutureWarning)
+            state = torch.jit.load(str(path), map_location="cpu").state_dict()
     elif zipfile.is_zipfile(path):  # torch.save's format: peek at the keys
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         if isinstance(state, dict) and "state_dict" in state:

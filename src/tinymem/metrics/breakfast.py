@@ -11,7 +11,7 @@ no-memory task-B baseline), or logits with ``from_logits=True`` (softmaxed here)
 ``cat`` states, so the metric syncs under DDP.
 Used for task A (48 sub-actions) and task B (10 activities). With ``multilabel=True`` (task B's
 paper target: every sub-action of the video) targets are multi-hot [B, K], scores are
-independent probabilities (``sigmoid`` of logits), AP is ``multilabel_average_precision``'s per
+independent probabilities (``sigmoid`` of logits), AP is ``binary_average_precision`` per
 class, and top-1 counts samples whose highest-scored class is one of their positives.
 """
 
@@ -21,8 +21,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.functional.classification import (
+    binary_average_precision,
     multiclass_average_precision,
-    multilabel_average_precision,
 )
 from torchmetrics.utilities import dim_zero_cat
 
@@ -98,11 +98,8 @@ class BreakfastMetrics(Metric):
         """The same results for multi-hot targets [N, K]."""
         present = targets.sum(dim=0) > 0  # [K]
         per_class = torch.full((self.num_classes,), float("nan"), device=scores.device)
-        if present.any():
-            per_class = multilabel_average_precision(
-                scores, targets, self.num_classes, average=None, thresholds=None
-            )
-            per_class = per_class.masked_fill(~present, float("nan"))
+        for k in present.nonzero().flatten().tolist():  # classes without positives: no AP
+            per_class[k] = binary_average_precision(scores[:, k], targets[:, k], thresholds=None)
         top = scores.argmax(dim=-1, keepdim=True)  # [N, 1]
         top1 = targets.gather(1, top).float().mean() if targets.numel() else torch.tensor(0.0)
         return {

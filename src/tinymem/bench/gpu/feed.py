@@ -85,8 +85,9 @@ def feed_row(
     def train_on_next() -> int:
         batch = next(batches_in)
         clips = int(batch["valid"].sum())
-        stream.batch = move_data_to_device(batch, device)
+        batch = move_data_to_device(batch, device)
         timer.start()
+        stream.batch = datamodule.on_after_batch_transfer(batch, 0)  # uint8 clips finished here
         train_update(stream, setting)
         timer.stop()
         return clips

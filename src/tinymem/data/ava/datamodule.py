@@ -6,14 +6,27 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from tinymem.data.ava.dataset import AvaAugment, AvaKeyframeClips, collate_keyframes, find_video
+import torch
+
+from tinymem.data.ava.dataset import (
+    VIDEO_MEAN,
+    VIDEO_STD,
+    AvaAugment,
+    AvaKeyframeClips,
+    collate_keyframes,
+    find_video,
+)
 from tinymem.data.ava.formats import Keyframes, read_annotations, read_label_map, read_proposals
 from tinymem.data.ava.frames import ListedJpegFrames, read_frame_list
 from tinymem.data.ava.synthetic import SyntheticSpec, ensure_synthetic
+from tinymem.data.device_transform import finish_clips
 from tinymem.data.errors import DataFormatError, data_error
 from tinymem.data.frame_sources import FrameSource, VideoFileSource
 from tinymem.data.stream_datamodule import StreamingDataModule, StreamOptions
+from tinymem.data.stream_loader import StreamingDataLoader
+from tinymem.data.streaming import StreamingBatchSampler
 from tinymem.memory.captions import CaptionStore
 
 log = logging.getLogger(__name__)
@@ -46,6 +59,9 @@ class AvaOptions(StreamOptions):
     frame_fps: float | None = None
     augment: AvaAugment = AvaAugment()
     num_classes: int | None = None
+    stream_decode: bool = True  # decode each video file forward in stream order
+    device_transform: bool = False  # uint8 clips, colour jitter + normalisation on the device
+    reduced_decode: bool = True  # large JPEG frames decoded at reduced size
 
     def __post_init__(self) -> None:
         """Check the frame layout and class count; build the augment and synthetic specs."""
@@ -86,6 +102,14 @@ class AvaDataModule(StreamingDataModule):
     1) while the label map still names the evaluated classes; None uses the label map's ids.
     With ``synthetic`` set, the synthetic world is generated into ``root`` first if missing.
 
+    Data engine: ``stream_decode`` decodes each video file forward in stream order (False: open
+    and seek per clip; same pixels); with ``num_workers`` > 0 each worker owns a fixed subset
+    of the rows (:class:`~tinymem.data.stream_loader.StreamingDataLoader`).
+    ``device_transform`` ships uint8 clips and runs colour jitter, float conversion and
+    normalisation batched after the transfer to the device (``on_after_batch_transfer``;
+    False: all on the CPU, per clip). ``reduced_decode``: JPEG frames at least twice the
+    resize target are decoded at reduced size.
+
     Bad input (documented per case): a malformed CSV row (bad timestamp, x2 < x1, ...) or
     frame-list row raises DataFormatError naming the file and line; a frame file that is
     missing or not a JPEG raises DataFormatError naming it when read. Left out and counted in
@@ -118,7 +142,8 @@ class AvaDataModule(StreamingDataModule):
         sources = {}
         for video in videos:
             try:
-                sources[video] = VideoFileSource(find_video(self.path("video_dir"), video))
+                path = find_video(self.path("video_dir"), video)
+                sources[video] = VideoFileSource(path, stream=self.options.stream_decode)
             except DataFormatError:
                 continue
         return sources
@@ -186,6 +211,8 @@ class AvaDataModule(StreamingDataModule):
             sample_rate=options.sample_rate,
             crop_size=options.crop_size,
             video_start_sec=options.video_start_sec,
+            device_transform=options.device_transform,
+            reduced_decode=options.reduced_decode,
         )
         self.datasets["train"] = AvaKeyframeClips(
             train_gt, train_sources, train=True, caption_augment=options.caption_augment, **common
@@ -194,6 +221,32 @@ class AvaDataModule(StreamingDataModule):
             val_gt, val_sources, train=False, boxes=proposals, **common
         )
         self.report()
+
+    def make_loader(
+        self, dataset: AvaKeyframeClips, sampler: StreamingBatchSampler
+    ) -> StreamingDataLoader:
+        """The streaming loader: with workers, each worker owns a fixed subset of the rows."""
+        options = self.options
+        return StreamingDataLoader(
+            dataset,
+            sampler,
+            collate_keyframes,
+            num_workers=options.num_workers,
+            pin_memory=options.pin_memory,
+            persistent_workers=options.persistent_workers and options.num_workers > 0,
+        )
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Finish uint8 clips on the device: colour jitter, float, normalise (device_transform)."""
+        if isinstance(batch, dict) and batch["video"].dtype == torch.uint8:
+            batch["video"] = finish_clips(
+                batch["video"],
+                batch.pop("color_jitter", None),
+                batch["valid"],
+                VIDEO_MEAN,
+                VIDEO_STD,
+            )  # [B, 3, T, H, W] float
+        return batch
 
     def eval_files(self) -> dict[str, str | None]:
         """Files the evaluator needs: groundtruth CSV, label map, excluded timestamps."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +15,10 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from tinymem.data.ava.formats import Keyframes
+from tinymem.data.device_transform import NO_JITTER, jitter_params
 from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import FrameSource
+from tinymem.data.stream_decoder import upcoming_frames
 from tinymem.data.streaming import PAD_INDEX
 from tinymem.data.video import clip_frame_indices
 from tinymem.memory.caption_augment import CaptionAugment
@@ -84,11 +87,15 @@ class AvaAugment:
                 )
 
 
-def build_transform(train: bool, crop_size: int, augment: AvaAugment | None = None) -> v2.Transform:
+def build_transform(
+    train: bool, crop_size: int, augment: AvaAugment | None = None, geometric_only: bool = False
+) -> v2.Transform:
     """Box-aware clip transform of a uint8 ``tv_tensors.Video`` [T, 3, H, W] (and its boxes).
 
     ``augment`` picks the recipe (:class:`AvaAugment`; None is ``basic``). Boxes given as
     ``tv_tensors.BoundingBoxes`` follow every resize, crop and flip; colour jitter leaves them.
+    ``geometric_only``: stop after the resize, crop and flip (uint8 out; colour jitter, float
+    conversion and normalisation then run on the device, :mod:`tinymem.data.device_transform`).
     """
     augment = augment or AvaAugment()
     if augment.kind == "basic":
@@ -107,12 +114,27 @@ def build_transform(train: bool, crop_size: int, augment: AvaAugment | None = No
             v2.RandomResize(low, high + 1),  # short side uniform in [low, high]
             v2.RandomCrop(crop_size),
             v2.RandomHorizontalFlip(),
-            v2.ColorJitter(augment.brightness, augment.contrast, augment.saturation),
+            color_jitter(augment),
         ]
     else:
         steps = [v2.Resize(augment.eval_short_side or crop_size)]  # short side; whole frame
+    if geometric_only:
+        return v2.Compose([s for s in steps if not isinstance(s, v2.ColorJitter)])
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(VIDEO_MEAN, VIDEO_STD)]
     return v2.Compose(steps)
+
+
+def color_jitter(augment: AvaAugment) -> v2.ColorJitter:
+    """The ``ava`` recipe's training colour jitter."""
+    return v2.ColorJitter(augment.brightness, augment.contrast, augment.saturation)
+
+
+def resize_target(train: bool, crop_size: int, augment: AvaAugment | None = None) -> int:
+    """Largest short side the transform resizes frames to (a reduced decode stays above it)."""
+    augment = augment or AvaAugment()
+    if augment.kind == "basic":
+        return crop_size
+    return augment.short_side[1] if train else augment.eval_short_side or crop_size
 
 
 class AvaKeyframeClips(Dataset):
@@ -124,6 +146,14 @@ class AvaKeyframeClips(Dataset):
     ``sources`` (video id -> FrameSource); the datamodule leaves out videos it has none for.
     Keyframe second ``s`` is 0-based frame ``round((s - video_start_sec) * fps)``, with each
     source's own rate when ``fps`` is None; the clip is ``clip_frame_indices`` around it.
+
+    Each read tells the source the frames of the video's next keyframes that overlap it, so a
+    video file is decoded forward in stream order, each frame once. ``device_transform``:
+    items carry uint8 clips [T, H, W, 3] (resized, cropped, flipped; boxes transformed) and
+    their colour-jitter draws (``color_jitter`` [7]) for
+    :func:`tinymem.data.device_transform.finish_clips`; otherwise normalised float clips
+    [3, T, H, W]. ``reduced_decode``: JPEG frames at least twice the resize target are decoded
+    at reduced size (DCT scaling).
     """
 
     def __init__(
@@ -141,6 +171,8 @@ class AvaKeyframeClips(Dataset):
         caption_augment: CaptionAugment | None = None,
         augment: AvaAugment | None = None,
         fps: float | None = None,
+        device_transform: bool = False,
+        reduced_decode: bool = True,
     ) -> None:
         self.groundtruth = groundtruth
         self.sources = sources
@@ -153,7 +185,12 @@ class AvaKeyframeClips(Dataset):
         self.boxes = boxes
         self.caption_augment = caption_augment
         self.fps = fps
-        self.transform = build_transform(train, crop_size, augment)
+        self.transform = build_transform(train, crop_size, augment, device_transform)
+        self.device_transform = device_transform
+        augment = augment or AvaAugment()
+        jitter = device_transform and train and augment.kind == "ava"
+        self.jitter = color_jitter(augment) if jitter else None
+        self.short_side = resize_target(train, crop_size, augment) if reduced_decode else None
         keyframes = boxes if boxes is not None else groundtruth
         self.items = sorted(keyframes)  # (video_id, timestamp), grouped by video, time order
         missing = sorted({video for video, _ in self.items} - set(sources))
@@ -170,8 +207,14 @@ class AvaKeyframeClips(Dataset):
 
     def _padding_item(self) -> dict[str, Any]:
         size = self.crop_size
+        if self.device_transform:
+            video = torch.zeros(self.num_frames, size, size, 3, dtype=torch.uint8)
+            extra = {"color_jitter": torch.tensor(NO_JITTER, dtype=torch.float64)}
+        else:
+            video, extra = torch.zeros(3, self.num_frames, size, size), {}
         return {
-            "video": torch.zeros(3, self.num_frames, size, size),
+            "video": video,
+            **extra,
             "boxes": torch.zeros(0, 4),
             "box_scores": torch.zeros(0),
             "labels": torch.zeros(0, len(self.class_index)),
@@ -190,15 +233,24 @@ class AvaKeyframeClips(Dataset):
                 target[self.class_index[label]] = 1.0
         return target
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if index == PAD_INDEX:
-            return self._padding_item()
+    def _frame_ids(self, index: int) -> list[int]:
+        """The clip's frames: ``clip_frame_indices`` around item ``index``'s keyframe."""
         video, timestamp = self.items[index]
         source = self.sources[video]
         fps = self.fps if self.fps is not None else source.fps
         center = round((timestamp - self.video_start_sec) * fps)
-        frame_ids = clip_frame_indices(center, self.num_frames, self.sample_rate, source.num_frames)
-        frames = source.read(frame_ids)  # [T, 3, H, W] uint8
+        return clip_frame_indices(center, self.num_frames, self.sample_rate, source.num_frames)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if index == PAD_INDEX:
+            return self._padding_item()
+        video, timestamp = self.items[index]
+        frame_ids = self._frame_ids(index)
+        later = itertools.takewhile(
+            lambda i: self.items[i][0] == video, range(index + 1, len(self.items))
+        )
+        upcoming = upcoming_frames(frame_ids, (self._frame_ids(i) for i in later))
+        frames = self.sources[video].read(frame_ids, upcoming, self.short_side)  # [T, 3, H, W]
         entries = (self.boxes if self.boxes is not None else self.groundtruth).get(
             (video, timestamp), []
         )
@@ -212,8 +264,18 @@ class AvaKeyframeClips(Dataset):
         )
         out_h, out_w = clip.shape[-2:]
         boxes = boxes.as_subclass(Tensor) / torch.tensor([out_w, out_h, out_w, out_h])
+        if self.device_transform:  # uint8 [T, H, W, 3] (a view when the clip is channels-last)
+            jitter = jitter_params(self.jitter) if self.jitter is not None else None
+            extra = {
+                "video": clip.as_subclass(Tensor).permute(0, 2, 3, 1),
+                "color_jitter": torch.tensor(NO_JITTER, dtype=torch.float64)
+                if jitter is None
+                else jitter,
+            }
+        else:
+            extra = {"video": clip.permute(1, 0, 2, 3).contiguous()}  # [3, T, H, W] float
         return {
-            "video": clip.permute(1, 0, 2, 3).contiguous(),  # [3, T, H, W]
+            **extra,
             "boxes": boxes.clamp(0.0, 1.0),
             "box_scores": torch.tensor([e.score for e in entries], dtype=torch.float32),
             "labels": torch.stack([self._labels(e.labels) for e in entries])
@@ -234,8 +296,12 @@ class AvaKeyframeClips(Dataset):
         return [self.caption_augment(c) for c in captions]
 
 
-def collate_keyframes(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack a streaming batch, padding boxes to the batch maximum with a `box_mask`."""
+def collate_keyframes(items: list[dict[str, Any]], pin_memory: bool = False) -> dict[str, Any]:
+    """Stack a streaming batch, padding boxes to the batch maximum with a `box_mask`.
+
+    Clips are float [B, 3, T, H, W], or uint8 [B, T, H, W, 3] with ``color_jitter`` [B, 7]
+    (device transform). ``pin_memory``: the clips are stacked into page-locked memory.
+    """
     batch = len(items)
     sizes = sorted({tuple(item["video"].shape) for item in items})
     if len(sizes) > 1:
@@ -255,8 +321,16 @@ def collate_keyframes(items: list[dict[str, Any]]) -> dict[str, Any]:
         scores[row, :n] = item["box_scores"]
         labels[row, :n] = item["labels"]
         box_mask[row, :n] = True
+    videos = [item["video"] for item in items]
+    stacked = torch.empty(
+        (batch, *videos[0].shape), dtype=videos[0].dtype, pin_memory=pin_memory
+    )  # [B, 3, T, H, W] float, or [B, T, H, W, 3] uint8
+    extra = {}
+    if "color_jitter" in items[0]:
+        extra["color_jitter"] = torch.stack([item["color_jitter"] for item in items])  # [B, 7]
     return {
-        "video": torch.stack([item["video"] for item in items]),  # [B, 3, T, H, W]
+        "video": torch.stack(videos, out=stacked),
+        **extra,
         "boxes": boxes,  # [B, N, 4]
         "box_scores": scores,  # [B, N]
         "labels": labels,  # [B, N, K]
