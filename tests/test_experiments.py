@@ -13,20 +13,14 @@ import pytest
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from tinymem.classes import BREAKFAST_ACTIONS, BREAKFAST_ACTIVITIES
 from tinymem.config import CONFIG_DIR, compose_config
 from tinymem.data.ava.formats import AVA_NUM_ACTIONS
-from tinymem.lit.detection import BOX_HEADS
-from tinymem.lit.streaming import plain, vision_options, with_global_tokens
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import MemorySpec, parse_memory_spec
-from tinymem.models.heads import BREAKFAST_ACTIONS, BREAKFAST_ACTIVITIES, MultiTaskHead
-from tinymem.models.tinymem import (
-    TinyMem,
-    TinyMemClassifier,
-    TinyMemDetector,
-    build_backbone,
-    region_widths,
-)
+from tinymem.memory.stream import MemoryStream
+from tinymem.models.build import ClassificationTask, DetectionTask, build_tinymem, plain
+from tinymem.models.tinymem import TinyMem, TinyMemDetector, region_widths
 from tinymem.pipeline import validate_config
 
 FOLDERS = ("ava", "epic_kitchens", "breakfast", "vit")
@@ -138,29 +132,21 @@ def _network(
     cfg: DictConfig, spec_cfg: dict[str, Any]
 ) -> tuple[TinyMem, MemorySpec, dict[str, int]]:
     """The configured network on the meta device (no weights loaded), its spec, memory widths."""
-    backbone = with_global_tokens(plain(cfg.model.backbone), spec_cfg)
-    backbone["pretrained"] = None  # the weights files are placeholders
-    head = dict(plain(cfg.model.head))
+    backbone = {**plain(cfg.model.backbone), "pretrained": None}  # placeholders: never read
+    spec = parse_memory_spec(spec_cfg, depth=cfg.model.backbone.depth)
+    widths = {}
+    if "text" in spec.types:
+        widths["text"] = _text_width(spec_cfg["text_encoder"])
+    if "clip_vision" in spec.types:
+        config = open_clip.get_model_config(spec_cfg["clip_vision"]["model_name"])
+        widths["clip_vision"] = int(config["embed_dim"])
+    detection = cfg.model._target_.endswith("DetectionModule")
+    task = DetectionTask(AVA_NUM_ACTIONS) if detection else ClassificationTask(_outputs(cfg))
     with torch.device("meta"):
-        net = build_backbone(backbone)
-        spec = parse_memory_spec(spec_cfg, depth=len(net.blocks))
-        dims = region_widths(net, spec)
-        if "text" in spec.types:
-            dims["text"] = _text_width(spec_cfg["text_encoder"])
-        if "clip_vision" in spec.types:
-            config = open_clip.get_model_config(spec_cfg["clip_vision"]["model_name"])
-            dims["clip_vision"] = int(config["embed_dim"])
-        options = vision_options(spec_cfg)
-        if cfg.model._target_.endswith("DetectionModule"):
-            box_head = BOX_HEADS[head.pop("kind")](net.out_dim, AVA_NUM_ACTIONS, **head)
-            model: TinyMem = TinyMemDetector(net, box_head, spec, memory_dims=dims, **options)
-        else:
-            for key in ("kind", "roi_size"):  # box-head options (ClassificationModule drops them)
-                head.pop(key)
-            outputs = _outputs(cfg)
-            task_head = MultiTaskHead(net.out_dim, outputs, **head)
-            model = TinyMemClassifier(net, task_head, spec, memory_dims=dims, **options)
-    return model, spec, dims
+        model = build_tinymem(
+            {"backbone": backbone, "head": cfg.model.head}, spec_cfg, task, widths
+        )
+    return model, model.spec, {**region_widths(model.backbone, model.spec), **widths}
 
 
 def _outputs(cfg: DictConfig) -> dict[str, int]:
@@ -172,34 +158,13 @@ def _outputs(cfg: DictConfig) -> dict[str, int]:
     return {"action": BREAKFAST_ACTIONS}
 
 
-def _full_reads(
-    model: TinyMem, spec: MemorySpec, dims: dict[str, int], cfg: DictConfig, device: str
-) -> dict[str, MemoryRead]:
+def _full_reads(model: TinyMem, device: str) -> dict[str, MemoryRead]:
     """A read of every cache the plan uses, all l entries valid, on `device`.
 
     One clip writes T text tokens (one per frame caption, times n_tokens), N_region region
     tokens, T CLIP image tokens; vision caches hold the block's own keys/values.
     """
-    frames = cfg.data.num_frames
-    entry_tokens = {
-        "text": frames * cfg.memory.text_encoder.get("n_tokens", 1),
-        "region": spec.n_region,
-        "region_token": spec.n_region,
-        "clip_vision": frames,
-    }
-    shapes = model.vision_entry_shapes()  # vision@<block>, region_token@<block> -> shape
-    for kind in set(spec.types) - {"vision"}:
-        if not spec.per_block(kind):  # per-layer region tokens: in vision_entry_shapes
-            shapes[kind] = (entry_tokens[kind], dims[kind])
-    distance = torch.arange(1, spec.length + 1, device=device) * spec.stride
-    return {
-        name: MemoryRead(
-            tokens=torch.zeros(1, spec.length, tokens, width, device=device),
-            mask=torch.ones(1, spec.length, tokens, dtype=torch.bool, device=device),
-            distance=distance,
-        )
-        for name, (tokens, width) in shapes.items()
-    }
+    return MemoryStream.for_network(model).full_read(1, device)
 
 
 @functools.cache
@@ -272,7 +237,7 @@ def test_experiment_model_runs_a_meta_forward(name: str) -> None:
         cfg.data.num_frames, cfg.data.crop_size = CPU_CLIP
     model, spec, dims = _network(cfg, plain(cfg.memory))
     model.to_empty(device=device)  # no initialisation: only the shapes matter
-    reads = _full_reads(model, spec, dims, cfg, device) if plan else None
+    reads = _full_reads(model, device) if plan else None
     frames, crop = cfg.data.num_frames, cfg.data.crop_size
     with torch.device(device), torch.no_grad():
         video = torch.zeros(1, 3, frames, crop, crop)

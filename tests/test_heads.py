@@ -6,10 +6,8 @@ import pytest
 import torch
 from torchvision.ops import roi_align
 
+from tinymem.classes import BREAKFAST_ACTIVITIES, EK100_NOUNS, EK100_VERBS
 from tinymem.models.heads import (
-    BREAKFAST_ACTIVITIES,
-    EK100_NOUNS,
-    EK100_VERBS,
     AttentionRoIHead,
     ClassificationHead,
     RoIHead,

@@ -9,9 +9,10 @@ import torch
 
 from tinymem.config import compose_config
 from tinymem.lit.detection import DetectionModule
-from tinymem.memory.cache import FifoCache, MemoryRead, StreamMemory
+from tinymem.memory.cache import FifoCache, MemoryRead
 from tinymem.memory.plan import ConfigError, parse_memory_spec, select_layers
 from tinymem.memory.readout import MemoryReadout
+from tinymem.memory.stream import MemoryStream
 
 
 def _step(cache: FifoCache, value: float, video_ids, is_first) -> None:
@@ -74,7 +75,7 @@ def test_write_rejects_wrong_entry_shape() -> None:
 
 
 def test_stream_memory_capacity_is_length_times_stride() -> None:
-    memory = StreamMemory({"text": (4, 8), "region": (16, 8)}, length=3, stride=2)
+    memory = MemoryStream({"text": (4, 8), "region": (16, 8)}, length=3, stride=2)
     assert {c.capacity for c in memory.caches.values()} == {6}
 
 

@@ -27,7 +27,7 @@ from tinymem.bench.plots import plot_latency
 from tinymem.bench.report import Grid, Report, Row, fmt, median_ratio
 from tinymem.data.ava.formats import AVA_NUM_ACTIONS
 from tinymem.lit.detection import DetectionModule
-from tinymem.lit.streaming import plain
+from tinymem.models.build import plain
 from tinymem.targets import instantiate
 
 NO_MEMORY = "none"
@@ -132,15 +132,17 @@ def fill_memory(stream: Stream, stage: str) -> None:
     memory.begin_step(batch["video_id"], batch["is_first"])
     device = batch["video"].device
     rows = batch["video"].shape[0]
+    valid = torch.ones(rows, dtype=torch.bool, device=device)
     for _ in range(module.spec.cache_size if module.spec.layers else 0):
-        memory.write(
+        memory.write_entries(
             {
                 name: (
-                    torch.randn(rows, cache.num_tokens, cache.dim, device=device),
-                    torch.ones(rows, cache.num_tokens, dtype=torch.bool, device=device),
+                    torch.randn(rows, tokens, width, device=device),
+                    torch.ones(rows, tokens, dtype=torch.bool, device=device),
                 )
-                for name, cache in memory.caches.items()
-            }
+                for name, (tokens, width) in memory.entry_shapes.items()
+            },
+            valid,
         )
 
 

@@ -19,11 +19,11 @@ from omegaconf import DictConfig
 
 from tinymem.config import compose_config
 from tinymem.data.ava.formats import AVA_NUM_ACTIONS
-from tinymem.lit.detection import BOX_HEADS
-from tinymem.lit.streaming import plain, vision_options, with_global_tokens
 from tinymem.memory.cache import MemoryRead
-from tinymem.memory.plan import MemorySpec, parse_memory_spec
-from tinymem.models.tinymem import TinyMemDetector, build_backbone, region_widths
+from tinymem.memory.plan import MemorySpec
+from tinymem.memory.stream import MemoryStream
+from tinymem.models.build import DetectionTask, build_tinymem, plain
+from tinymem.models.tinymem import TinyMemDetector
 
 BOXES_PER_CLIP = 1  # person boxes given to the RoI head per clip
 COMPOSE_CACHE = 64  # composed configs kept (one per model size and memory kind)
@@ -52,8 +52,7 @@ class Detector:
     spec: MemorySpec
     frames: int  # T of the input clip
     crop: int  # H = W of the input clip
-    entry_tokens: dict[str, int]  # tokens one clip writes per non-visual memory type
-    dims: dict[str, int]  # token width per non-visual memory type
+    entry_tokens: dict[str, int]  # tokens one clip writes per cache the plan reads
 
 
 def build_detector(
@@ -71,24 +70,14 @@ def build_detector(
     """
     cfg = compose_train([*overrides, f"memory={kind}"])
     memory = {**plain(cfg.memory), "length": length}
-    backbone_cfg = with_global_tokens(plain(cfg.model.backbone), memory)
-    head_cfg = dict(plain(cfg.model.head))
-    head_kind = head_cfg.pop("kind", "roi")
-    frames, crop = int(backbone_cfg["num_frames"]), int(backbone_cfg["crop_size"])
+    widths = {"text": text_width, "clip_vision": text_width}
     with torch.device(device):
-        net = build_backbone(backbone_cfg)
-        spec = parse_memory_spec(memory, depth=len(net.blocks))
-        dims = {"text": text_width, "clip_vision": text_width, **region_widths(net, spec)}
-        head = BOX_HEADS[head_kind](net.out_dim, AVA_NUM_ACTIONS, **head_cfg)
-        model = TinyMemDetector(net, head, spec, memory_dims=dims, **vision_options(memory))
-    text_tokens = int((memory.get("text_encoder") or {}).get("n_tokens", 1))
-    entry_tokens = {
-        "text": frames * text_tokens,
-        "region": spec.n_region,
-        "region_token": spec.n_region,
-        "clip_vision": frames,
-    }
-    return Detector(model.eval(), spec, frames, crop, entry_tokens, dims)
+        model = build_tinymem(cfg.model, memory, DetectionTask(AVA_NUM_ACTIONS), widths)
+    assert isinstance(model, TinyMemDetector)
+    frames, crop = int(cfg.model.backbone.num_frames), int(cfg.model.backbone.crop_size)
+    # tokens one clip writes per memory type (per-block caches of a type all write the same)
+    entry_tokens = {name.split("@")[0]: n for name, (n, _) in model.entry_shapes().items()}
+    return Detector(model.eval(), model.spec, frames, crop, entry_tokens)
 
 
 def full_reads(detector: Detector, batch: int) -> dict[str, MemoryRead]:
@@ -97,21 +86,9 @@ def full_reads(detector: Detector, batch: int) -> dict[str, MemoryRead]:
     Entries are `s, 2s, ..., l*s` clips back; token values are random (they do not change the
     cost). Tensors are on the model's device.
     """
-    model, spec = detector.model, detector.spec
-    device = next(model.parameters()).device
-    shapes = model.vision_entry_shapes()
-    for kind in set(model.layer_types.values()) - {"vision"}:
-        if not spec.per_block(kind):  # per-layer region tokens: in vision_entry_shapes
-            shapes[kind] = (detector.entry_tokens[kind], detector.dims[kind])
-    distance = torch.arange(1, spec.length + 1, device=device) * spec.stride
-    reads = {}
-    for name, (tokens, width) in shapes.items():
-        reads[name] = MemoryRead(
-            tokens=torch.randn(batch, spec.length, tokens, width, device=device),
-            mask=torch.ones(batch, spec.length, tokens, dtype=torch.bool, device=device),
-            distance=distance,
-        )
-    return reads
+    device = next(detector.model.parameters()).device
+    stream = MemoryStream.for_network(detector.model)
+    return stream.full_read(batch, device, random=True)
 
 
 def clip_inputs(detector: Detector, batch: int) -> tuple[torch.Tensor, ...]:

@@ -13,7 +13,6 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from functools import cached_property
-from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +23,7 @@ from torchvision.io import ImageReadMode, decode_jpeg, read_file
 from tinymem.data.errors import data_error
 from tinymem.data.stream_decoder import StreamDecoder
 from tinymem.data.video import probe_video, read_frames
-
-PathType = str | PathLike[str]
+from tinymem.paths import PathType
 
 
 class FrameSource(ABC):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
-from os import PathLike
 
 import av
 import numpy as np
@@ -28,8 +27,8 @@ import torch
 
 from tinymem.data.errors import data_error
 from tinymem.data.video import _open, _stream_fps, read_frames
+from tinymem.paths import PathType
 
-PathType = str | PathLike[str]
 MAX_SKIP = 300  # frames decoded forward at most to reach a clip; a longer jump seeks instead
 
 

@@ -14,7 +14,6 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +25,10 @@ from tinymem.data.ava.synthetic import (
     COLOUR_RGB,
     HELD_RGB,
 )
+from tinymem.paths import PathType
 
 logger = logging.getLogger(__name__)
 
-PathType = str | PathLike[str]
 CUE, DEPENDENT = "cue", "dependent"  # segment kinds
 OBJECT_SIZE = 0.3  # square side as a fraction of the frame height
 CUE_X = 0.1  # left edge of the cue square, fraction of the width

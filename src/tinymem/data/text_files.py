@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import io
 import json
-from os import PathLike
 from pathlib import Path
 from typing import Any
 
 from tinymem.data.errors import data_error
+from tinymem.paths import PathType
 
-PathType = str | PathLike[str]
 UTF8_BOM = b"\xef\xbb\xbf"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from os import PathLike
 from pathlib import Path
 
 import av
@@ -13,8 +12,8 @@ import numpy as np
 import torch
 
 from tinymem.data.errors import data_error
+from tinymem.paths import PathType
 
-PathType = str | PathLike[str]
 CODEC = "libx264"
 PIXEL_FORMAT = "yuv420p"
 # qp 0 is lossless in YUV: decoded frames depend only on their own input frame, never on the

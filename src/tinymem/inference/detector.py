@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from os import PathLike
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,10 +16,10 @@ from tinymem.data.ava.formats import read_proposals
 from tinymem.data.errors import data_error
 from tinymem.memory.plan import ConfigError
 from tinymem.models.checkpoints import load_file, weights_only_loads
+from tinymem.paths import PathType
 
 log = logging.getLogger(__name__)
 
-PathType = str | PathLike[str]
 COCO_PERSON = 1  # "person" in torchvision's COCO detection categories
 DETECTOR_ARCHS = (
     "fasterrcnn_resnet50_fpn_v2",

@@ -11,9 +11,8 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from tinymem.data.ava.formats import read_label_map
 from tinymem.data.errors import DataFormatError
 from tinymem.inference.detector import PersonBoxes, PersonDetector, ProposalBoxes
 from tinymem.inference.render import VideoRenderer, render_timeline
-from tinymem.inference.results import MemoryEntry, SecondResult, unique_captions
+from tinymem.inference.results import SecondResult, unique_captions
 from tinymem.inference.stream import SecondClip, VideoSeconds, list_videos
 from tinymem.inference.text_memory import TextMemorySource
 from tinymem.inference.writer import PredictionWriter
@@ -40,6 +39,7 @@ from tinymem.lit.clip_rate import checkpoint_clip_fps
 from tinymem.lit.detection import DetectionModule
 from tinymem.lit.restore import read_checkpoint, restore_module
 from tinymem.memory.plan import ConfigError
+from tinymem.memory.stream import MemoryEntry
 
 log = logging.getLogger(__name__)
 
@@ -235,28 +235,14 @@ class Predictor:
         module.record_attention = True
 
     # ----------------------------------------------------------------- per step
-    def _memory_read(
-        self, attention: Mapping[str, Tensor], timestamp: int, first: int, history: Mapping
-    ) -> list[MemoryEntry]:
-        """The entries this step read (clips t-s, ..., t-l*s of this video) and their mass."""
-        spec = self.module.spec
-        entries = []
-        for kind in spec.types:
-            mass = attention.get(kind)
-            for k in range(spec.length):
-                back = (k + 1) * spec.stride
-                if timestamp - back < first:
-                    continue  # before the video's first second: nothing there
-                entries.append(
-                    MemoryEntry(
-                        kind=kind,
-                        seconds_back=back,
-                        timestamp=timestamp - back,
-                        captions=history.get(timestamp - back, []),
-                        attention=None if mass is None else float(mass[0, k]),
-                    )
-                )
-        return entries
+    def _memory_read(self, attention: Mapping[str, Tensor]) -> list[MemoryEntry]:
+        """The entries this step read of this video (clips t-s, ..., t-l*s) and their mass."""
+        text = "text" in self.module.spec.types
+        return [
+            replace(entry, captions=unique_captions(entry.captions) if text else [])
+            for entry in self.module.memories[STAGE].entries_read(0, attention)
+            if entry.second is not None  # before the video's first second: nothing there
+        ]
 
     # ----------------------------------------------------------------- per video
     def _video(
@@ -285,7 +271,6 @@ class Predictor:
                 height=self.render_height,
             )
         task = progress.add_task(video_id, total=stream.expected_seconds)
-        history: deque[tuple[int, list[str]]] = deque(maxlen=self.module.spec.cache_size)
         timeline: list[np.ndarray] = []
         start = time.perf_counter()
         first_ts = self.video_start_sec
@@ -295,7 +280,7 @@ class Predictor:
                     stamps = [self.video_start_sec + c.second for c in chunk]
                     persons = self.boxes(video_id, stamps, [c.keyframe for c in chunk])
                     for clip, boxes, stamp in zip(chunk, persons, stamps, strict=True):
-                        result = self._step(index, video_id, clip, boxes, stamp, first_ts, history)
+                        result = self._step(index, video_id, clip, boxes, stamp, first_ts)
                         writer.write(result)
                         scores = result.scores.numpy()  # [N, K]
                         no_boxes = np.full(len(self.class_ids), np.nan)  # a gap in the plot
@@ -337,7 +322,6 @@ class Predictor:
         persons: PersonBoxes,
         timestamp: int,
         first_ts: int,
-        history: deque[tuple[int, list[str]]],
     ) -> SecondResult:
         """Stream one second through the model; remember the captions it wrote."""
         captions = self.text(video_id, clip)
@@ -355,10 +339,9 @@ class Predictor:
         batch = {k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in batch.items()}
         out = self.module.stream_step(batch, STAGE)
         attention = getattr(out, "memory_attention", None) or {}
-        memory = self._memory_read(attention, timestamp, first_ts, dict(history))
+        memory = self._memory_read(attention)
         written = getattr(self.module, "written_captions", None)
         held = unique_captions(written[0]) if written and "text" in self.module.spec.types else []
-        history.append((timestamp, held))
         count = persons.boxes.shape[0]
         return SecondResult(
             video_id=video_id,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
-from os import PathLike
 from pathlib import Path
 
 import av
@@ -12,8 +11,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from tinymem.inference.results import SecondResult
+from tinymem.paths import PathType
 
-PathType = str | PathLike[str]
 CODEC = "libx264"
 PIXEL_FORMAT = "yuv420p"
 ENCODER_OPTIONS = {"crf": "20", "preset": "veryfast"}
@@ -189,7 +188,7 @@ class VideoRenderer:
             caption = "; ".join(entry.captions) or "(no caption)"
             text = _fit(
                 draw,
-                f"{entry.kind} t-{entry.seconds_back}s  attn {mass}  {caption}",
+                f"{entry.kind} t-{entry.clips_back}s  attn {mass}  {caption}",
                 self.font,
                 width,
             )

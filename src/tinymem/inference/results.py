@@ -8,16 +8,7 @@ from typing import Any
 
 from torch import Tensor
 
-
-@dataclass
-class MemoryEntry:
-    """One memory entry read at a step: which clip it came from and how much attention it got."""
-
-    kind: str  # memory type ("text", "region", ...)
-    seconds_back: int  # the entry holds the clip this many seconds earlier
-    timestamp: int  # that clip's timestamp
-    captions: list[str]  # the captions written to text memory at that clip (unique, in order)
-    attention: float | None  # attention mass the entry received (None: not recorded)
+from tinymem.memory.stream import MemoryEntry
 
 
 @dataclass
@@ -53,8 +44,8 @@ class SecondResult:
         memory = [
             {
                 "type": e.kind,
-                "seconds_back": e.seconds_back,
-                "timestamp": e.timestamp,
+                "seconds_back": e.clips_back,  # one clip per second
+                "timestamp": e.second,
                 "attention": None if e.attention is None else round(e.attention, 6),
                 "captions": e.captions,
             }
@@ -75,4 +66,4 @@ def unique_captions(captions: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(captions))
 
 
-__all__ = ["MemoryEntry", "SecondResult", "unique_captions"]
+__all__ = ["SecondResult", "unique_captions"]

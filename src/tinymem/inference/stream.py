@@ -13,7 +13,6 @@ import math
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from os import PathLike
 from pathlib import Path
 
 import av
@@ -24,8 +23,8 @@ from torch import Tensor
 from tinymem.data.ava.dataset import VIDEO_EXTENSIONS
 from tinymem.data.errors import DataFormatError, data_error
 from tinymem.data.video import VideoInfo, clip_frame_indices, probe_video
+from tinymem.paths import PathType
 
-PathType = str | PathLike[str]
 TIME_EPS = 1e-6  # seconds: tolerance when comparing frame times
 HALF_SECOND = 0.5  # frames at file time [t - 0.5, t + 0.5) are shown for second t
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Mapping, Sequence
-from os import PathLike
 from pathlib import Path
 from typing import TextIO
 
 from tinymem.data.ava.formats import BOX_DECIMALS, SCORE_DECIMALS, TIMESTAMP_DIGITS
 from tinymem.inference.results import SecondResult
+from tinymem.paths import PathType
 
-PathType = str | PathLike[str]
 CSV_NAME = "predictions.csv"
 JSONL_NAME = "predictions.jsonl"
 

@@ -22,7 +22,6 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 
 from tinymem.lit.distributed import gather_objects
-from tinymem.memory.cache import MemoryRead, StreamMemory
 
 log = logging.getLogger(__name__)
 
@@ -33,35 +32,6 @@ NOT_RESUMABLE_WARNING = "You're resuming from a checkpoint that ended before the
 
 
 # ---------------------------------------------------------------------------------------- resume
-def memory_state(memory: StreamMemory) -> dict[str, dict[str, Any]]:
-    """A CPU copy of every cache of a stream memory (entries, oldest first, and row videos)."""
-    state = {}
-    for name, cache in memory.caches.items():
-        state[name] = {
-            "entries": [
-                (tokens.cpu().clone(), mask.cpu().clone()) for tokens, mask in cache.entries
-            ],
-            "row_video": None if cache.row_video is None else cache.row_video.cpu().clone(),
-        }
-    return state
-
-
-def load_memory_state(
-    memory: StreamMemory, state: Mapping[str, Mapping[str, Any]], device: torch.device
-) -> None:
-    """Put the caches saved by `memory_state` back (on `device`)."""
-    if set(state) != set(memory.caches):
-        raise ValueError(
-            f"saved memory has types {sorted(state)}, the model uses {sorted(memory.caches)}"
-        )
-    for name, cache in memory.caches.items():
-        cache.clear()
-        for tokens, mask in state[name]["entries"]:
-            cache.entries.append((tokens.to(device), mask.to(device)))
-        row_video = state[name]["row_video"]
-        cache.row_video = None if row_video is None else row_video.to(device)
-
-
 def _train_sampler(trainer: pl.Trainer) -> Any | None:
     loader = trainer.train_dataloader
     sampler = getattr(loader, "batch_sampler", None)
@@ -97,7 +67,7 @@ class StreamResume(Callback):
         memories = getattr(pl_module, "memories", {})
         mine = {
             "sampler": sampler.state_dict(consumed),
-            "memory": memory_state(memories["train"]) if "train" in memories else None,
+            "memory": memories["train"].state_dict() if "train" in memories else None,
         }
         checkpoint[STREAM_STATE_KEY] = {"ranks": gather_objects(mine)}
 
@@ -131,7 +101,7 @@ class StreamResume(Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Restore the training caches (a new epoch clears them again in its start hook)."""
         if self._memory is not None:
-            load_memory_state(pl_module.memories["train"], self._memory, pl_module.device)
+            pl_module.memories["train"].load_state_dict(self._memory, pl_module.device)
         self._memory = None
 
 
@@ -310,20 +280,13 @@ def memory_tokens_per_layer(pl_module: pl.LightningModule) -> dict[int, int]:
     Runs each block's own readout (P_k) on a full read of `l` entries of its memory type, so the
     count is what attention sees: `l * N'`, with N' the compressed tokens of one entry.
     """
-    spec = pl_module.spec
-    caches = pl_module.memories["train"].caches
-    blocks = pl_module.model.backbone.blocks
+    network = pl_module.model
+    reads = network.project_memory(pl_module.memories["train"].full_read(1, pl_module.device))
+    blocks = network.backbone.blocks
     counts = {}
-    for index, name in sorted(spec.cache_names().items()):
-        cache = caches[name]  # the type's cache, or the block's own (vision@<block>)
-        readout = blocks[index].attn.memory_readout
-        device = next(readout.parameters()).device
-        read = MemoryRead(
-            tokens=torch.zeros(1, spec.length, cache.num_tokens, cache.dim, device=device),
-            mask=torch.ones(1, spec.length, cache.num_tokens, dtype=torch.bool, device=device),
-            distance=torch.arange(1, spec.length + 1, device=device) * spec.stride,
-        )
-        counts[index] = int(readout(read).key.shape[2])
+    for index, name in sorted(pl_module.spec.cache_names().items()):
+        readout = blocks[index].attn.memory_readout  # reads the type's cache, or its own
+        counts[index] = int(readout(reads[name]).key.shape[2])
     return counts
 
 

@@ -11,12 +11,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tinymem.data.clip_dataset import IGNORE_LABEL
-from tinymem.lit.streaming import StreamingModule, plain, vision_options
+from tinymem.lit.streaming import StreamingModule
+from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import ConfigError
 from tinymem.metrics.breakfast import BreakfastMetrics
 from tinymem.metrics.epic_kitchens import EpicKitchensAccuracy
-from tinymem.models.heads import MultiTaskHead
-from tinymem.models.tinymem import TinyMemClassifier, TinyMemOutput
+from tinymem.models.build import ClassificationTask, plain
+from tinymem.models.tinymem import TinyMemOutput
 
 log = logging.getLogger(__name__)
 
@@ -95,23 +96,8 @@ class ClassificationModule(StreamingModule):
         self.video_aggregate = video_aggregate
         self.output_dir = output_dir
 
-        net = self._build_network(backbone, memory, compile)
-        if "region" in self.spec.types:
-            raise ConfigError(
-                "memory.plan: region (RoI) memory needs person boxes; clip classification "
-                "uses region_token memory (letter G) instead"
-            )
-        head_cfg = dict(head)
-        head_cfg.pop("kind", None)
-        head_cfg.pop("roi_size", None)
-        self.model = TinyMemClassifier(
-            net,
-            MultiTaskHead(net.out_dim, outputs, **head_cfg),
-            self.spec,
-            memory_dims=self._memory_dims(net),
-            **vision_options(memory),
-        )
-        self._build_caches(self.model)
+        model_cfg = {"backbone": backbone, "head": head}
+        self._build_network(model_cfg, memory, ClassificationTask(outputs), compile)
         self.metrics = torch.nn.ModuleDict({stage: self._new_metric() for stage in ("val", "test")})
         self._video_scores: dict[int, list[Tensor]] = {}
 
@@ -124,12 +110,9 @@ class ClassificationModule(StreamingModule):
         return BreakfastMetrics(classes, multilabel=name in MULTI_LABEL_OUTPUTS)
 
     # ------------------------------------------------------------------ streaming step
-    def stream_step(self, batch: Mapping[str, Any], stage: str) -> TinyMemOutput:
-        """One online step: mask stale memory, read, forward, write this clip's entries."""
-        reads = self.read_memory(batch, stage)
-        out = self.model(batch["video"], reads)
-        self.write_memory(batch, out, stage, region_mask=None)
-        return out
+    def forward_step(self, batch: Mapping[str, Any], reads: dict[str, MemoryRead]) -> TinyMemOutput:
+        """Logits per head output for the batch's clips, given memory reads."""
+        return self.model(batch["video"], reads)
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> Tensor:
         """Cross-entropy of every output (label smoothing; padded rows ignored)."""

@@ -14,17 +14,16 @@ from torch import Tensor
 
 from tinymem.data.ava.formats import Detection, write_detections
 from tinymem.lit.distributed import compute_on_rank_zero
-from tinymem.lit.streaming import INFERENCE_CAPTIONS, StreamingModule, plain, vision_options
+from tinymem.lit.streaming import INFERENCE_CAPTIONS, StreamingModule
+from tinymem.memory.cache import MemoryRead
 from tinymem.memory.dynamic_captions import NO_BOX_CAPTION
 from tinymem.memory.plan import ConfigError
 from tinymem.metrics.ava import FrameMAP, evaluate_ava_files
-from tinymem.models.heads import AttentionRoIHead, RoIHead
-from tinymem.models.tinymem import TinyMemDetector, TinyMemOutput
+from tinymem.models.build import DetectionTask, plain
+from tinymem.models.tinymem import TinyMemOutput
 
 log = logging.getLogger(__name__)
 
-# Box heads by `model.head.kind`.
-BOX_HEADS: dict[str, type[RoIHead]] = {"roi": RoIHead, "attention": AttentionRoIHead}
 DEFAULT_CAPTION_TOP_K = 3  # actions whose descriptions dynamic captions draw from
 
 
@@ -79,32 +78,14 @@ class DetectionModule(StreamingModule):
         self.output_dir = Path(output_dir)
         self.class_ids = list(class_ids)
 
-        net = self._build_network(backbone, memory, compile)
-        dims = self._memory_dims(net)
-        self.model = TinyMemDetector(
-            net,
-            self._box_head(head, net.out_dim),
-            self.spec,
-            memory_dims=dims,
-            **vision_options(memory),
-        )
-        self._build_caches(self.model)
+        model_cfg = {"backbone": backbone, "head": head}
+        self._build_network(model_cfg, memory, DetectionTask(len(self.class_ids)), compile)
         self._detections: list[Detection] = []
 
-    def _box_head(self, cfg: Mapping[str, Any], dim: int) -> RoIHead:
-        kwargs = dict(cfg)
-        kind = kwargs.pop("kind", "roi")
-        if kind not in BOX_HEADS:
-            raise ValueError(f"model.head.kind: expected one of {sorted(BOX_HEADS)}, got {kind!r}")
-        return BOX_HEADS[kind](dim, len(self.class_ids), **kwargs)
-
     # ------------------------------------------------------------------ streaming step
-    def stream_step(self, batch: Mapping[str, Any], stage: str) -> TinyMemOutput:
-        """One online step: mask stale memory, read, forward, write this clip's entries."""
-        reads = self.read_memory(batch, stage)
-        out = self.model(batch["video"], batch["boxes"], batch["box_mask"], reads)
-        self.write_memory(batch, out, stage, region_mask=batch["box_mask"])
-        return out
+    def forward_step(self, batch: Mapping[str, Any], reads: dict[str, MemoryRead]) -> TinyMemOutput:
+        """Per-box action logits for the batch's clips and person boxes, given memory reads."""
+        return self.model(batch["video"], batch["boxes"], batch["box_mask"], reads)
 
     def step_captions(
         self, batch: Mapping[str, Any], out: TinyMemOutput, stage: str

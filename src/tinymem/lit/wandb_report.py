@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,7 +68,6 @@ class WandbReports(Callback):
     def __init__(self, max_examples: int = DEFAULT_MAX_EXAMPLES) -> None:
         super().__init__()
         self.max_examples = max_examples
-        self._history: dict[int, deque[tuple[int, int, list[str]]]] = {}
         self._rows: list[list[Any]] = []
         self._examples = 0
 
@@ -78,8 +76,8 @@ class WandbReports(Callback):
         return next((lg for lg in trainer.loggers if isinstance(lg, WandbLogger)), None)
 
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Forget the previous validation's caption history and examples."""
-        self._history, self._rows, self._examples = {}, [], 0
+        """Forget the previous validation's examples."""
+        self._rows, self._examples = [], 0
 
     def on_validation_batch_end(
         self,
@@ -90,42 +88,35 @@ class WandbReports(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        """Record example memory reads of this step, then remember its captions per row."""
+        """Record the memory entries the first example rows of this step read, with attention."""
         if self._logger(trainer) is None or not trainer.is_global_zero:
             return
-        spec = pl_module.spec
-        capacity = spec.length * spec.stride
         attention = getattr(outputs, "memory_attention", None)
+        if not attention:
+            return
+        memory = pl_module.memories["val"]
         for row in range(len(batch["video_name"])):
-            if not bool(batch["valid"][row]):
+            if not bool(batch["valid"][row]) or self._examples >= self.max_examples:
                 continue
-            video, clip = int(batch["video_id"][row]), int(batch["clip_index"][row])
-            history = self._history.setdefault(row, deque(maxlen=capacity))
-            if bool(batch["is_first"][row]) or (history and history[-1][0] != video):
-                history.clear()
-            if attention and history and self._examples < self.max_examples:
-                self._examples += 1
-                self._add_rows(trainer, batch["video_name"][row], clip, attention, row, history)
-            history.append((video, clip, list(batch["captions"][row])))
-
-    def _add_rows(
-        self,
-        trainer: pl.Trainer,
-        name: str,
-        clip: int,
-        attention: Mapping[str, Any],
-        row: int,
-        history: deque[tuple[int, int, list[str]]],
-    ) -> None:
-        stride = trainer.lightning_module.spec.stride
-        for kind, mass in attention.items():  # mass: [B, l]
-            for k in range(mass.shape[1]):
-                back = (k + 1) * stride
-                if back > len(history):
-                    break
-                captions = " | ".join(history[-back][2]) if kind == "text" else f"({kind} tokens)"
+            entries = [e for e in memory.entries_read(row, attention) if e.second is not None]
+            if not entries:
+                continue
+            self._examples += 1
+            name, clip = batch["video_name"][row], int(batch["clip_index"][row])
+            for entry in entries:
+                captions = (
+                    " | ".join(entry.captions) if entry.kind == "text" else f"({entry.kind} tokens)"
+                )
                 self._rows.append(
-                    [trainer.current_epoch, name, clip, kind, back, captions, float(mass[row, k])]
+                    [
+                        trainer.current_epoch,
+                        name,
+                        clip,
+                        entry.kind,
+                        entry.clips_back,
+                        captions,
+                        entry.attention,
+                    ]
                 )
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

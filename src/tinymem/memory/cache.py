@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +16,27 @@ class MemoryRead:
     tokens: Tensor  # [B, l, N, C]
     mask: Tensor  # [B, l, N] bool, True where the token may be attended
     distance: Tensor  # [l] long: how many clips back each entry is (s, 2s, ..., l*s)
+
+
+def read_offsets(length: int, stride: int) -> tuple[int, ...]:
+    """The read schedule: how many clips back each of the `l` read entries is (s, 2s, ..., l*s)."""
+    return tuple((k + 1) * stride for k in range(length))
+
+
+def read_distance(length: int, stride: int, device: torch.device | str | None = None) -> Tensor:
+    """`read_offsets` as the [l] long tensor a `MemoryRead` carries."""
+    return torch.arange(1, length + 1, device=device) * stride
+
+
+def stale_rows(row_video: Tensor | None, video_ids: Tensor, is_first: Tensor) -> Tensor | None:
+    """Rows [B] whose earlier entries a step must not see; None when every entry is stale.
+
+    A row is stale when it starts a video (`is_first`) or holds another video than the cache
+    does; everything is stale when the cache holds no rows yet or the batch size changed.
+    """
+    if row_video is None or row_video.shape != video_ids.shape:
+        return None
+    return is_first | (video_ids != row_video.to(video_ids.device))  # [B]
 
 
 class FifoCache:
@@ -46,13 +66,12 @@ class FifoCache:
 
     def begin_step(self, video_ids: Tensor, is_first: Tensor) -> None:
         """Mask out the entries of streams that start a new video at this step."""
-        if self.row_video is None or self.row_video.shape != video_ids.shape:
+        stale = stale_rows(self.row_video, video_ids, is_first)
+        if stale is None:
             self.entries.clear()
-        else:
-            stale = is_first | (video_ids != self.row_video.to(video_ids.device))  # [B]
-            if bool(stale.any()):
-                for _, mask in self.entries:
-                    mask[stale] = False
+        elif bool(stale.any()):
+            for _, mask in self.entries:
+                mask[stale] = False
         self.row_video = video_ids.clone()
 
     def read(self, length: int, stride: int) -> MemoryRead:
@@ -62,14 +81,12 @@ class FifoCache:
         device = self.row_video.device
         tokens = torch.zeros(batch, length, self.num_tokens, self.dim, device=device)
         mask = torch.zeros(batch, length, self.num_tokens, dtype=torch.bool, device=device)
-        for k in range(length):
-            back = (k + 1) * stride
+        for k, back in enumerate(read_offsets(length, stride)):
             if back <= len(self.entries):
                 entry_tokens, entry_mask = self.entries[-back]
                 tokens[:, k] = entry_tokens
                 mask[:, k] = entry_mask
-        distance = torch.arange(1, length + 1, device=device) * stride
-        return MemoryRead(tokens=tokens, mask=mask, distance=distance)
+        return MemoryRead(tokens=tokens, mask=mask, distance=read_distance(length, stride, device))
 
     def write(self, tokens: Tensor, mask: Tensor) -> None:
         """Push this step's entry ([B, N, C] tokens, [B, N] mask); the oldest falls out."""
@@ -79,34 +96,3 @@ class FifoCache:
                 f"memory entry has shape {tuple(tokens.shape[1:])}, cache expects {expected}"
             )
         self.entries.append((tokens.detach().float(), mask.detach().clone().bool()))
-
-
-class StreamMemory:
-    """The caches of every memory type a plan uses, stepped together."""
-
-    def __init__(self, shapes: Mapping[str, tuple[int, int]], length: int, stride: int) -> None:
-        self.length = length
-        self.stride = stride
-        self.caches = {
-            name: FifoCache(length * stride, num_tokens, dim)
-            for name, (num_tokens, dim) in shapes.items()
-        }
-
-    def clear(self) -> None:
-        """Forget all entries of all types."""
-        for cache in self.caches.values():
-            cache.clear()
-
-    def begin_step(self, video_ids: Tensor, is_first: Tensor) -> None:
-        """Apply the rolling mask for streams that start a new video."""
-        for cache in self.caches.values():
-            cache.begin_step(video_ids, is_first)
-
-    def read(self) -> dict[str, MemoryRead]:
-        """Read `length` entries at `stride` from every cache."""
-        return {name: cache.read(self.length, self.stride) for name, cache in self.caches.items()}
-
-    def write(self, entries: Mapping[str, tuple[Tensor, Tensor]]) -> None:
-        """Push this step's entry of every type."""
-        for name, cache in self.caches.items():
-            cache.write(*entries[name])

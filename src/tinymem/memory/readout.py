@@ -3,38 +3,18 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tinymem.layers.memory_attention import MemoryKV
+from tinymem.layers.pooling import TokenPool
+from tinymem.layers.rel_pos import memory_rel_pos
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import READOUT_HEAD_GROUPS
 
 REL_POS_INIT_STD = 0.02
-
-
-@dataclass
-class MemoryKV:
-    """Projected memory keys/values for one attention block."""
-
-    key: Tensor  # [B, heads, M, head_dim]
-    value: Tensor  # [B, heads, M, head_dim]
-    mask: Tensor  # [B, M] bool, True where attendable
-    distance: Tensor  # [M] long: clips back of each memory token
-    entry_distance: Tensor  # [l] long: clips back of each entry; tokens come entry by entry
-    # Appendix A's memory time t^{m_k}: token m uses row rel_rows[rel_index[m]] of the readout's
-    # relative-position table (clip time: one row per entry; frame time: one per entry and slot)
-    rel_rows: Tensor  # [R] long: the table rows this read uses
-    rel_index: Tensor  # [M] long: which of them each memory token uses
-
-    @property
-    def entry_index(self) -> Tensor:
-        """Entry [M] each memory token belongs to (0 = the newest), M // l tokens per entry."""
-        tokens, entries = self.distance.shape[0], self.entry_distance.shape[0]
-        index = torch.arange(entries, device=self.distance.device)
-        return index.repeat_interleave(tokens // entries)
 
 
 class MemoryReadout(nn.Module):
@@ -136,25 +116,6 @@ class MemoryReadout(nn.Module):
         return memory_rel_pos(self.rel_pos_mem, q, q_thw, rows)
 
 
-def memory_rel_pos(table: Tensor, q: Tensor, q_thw: tuple[int, int, int], rows: Tensor) -> Tensor:
-    """Logits [B, heads, THW, R] of grid queries [B, heads, THW, d] against table rows [R].
-
-    `table` [rows, q_t, d] holds one vector per (memory time, query time); with clip time row
-    `distance - 1` is the memory `distance` clips back.
-    """
-    batch, heads, _, head_dim = q.shape
-    q_t, q_h, q_w = q_thw
-    if q_t != table.shape[1]:
-        raise ValueError(
-            f"memory readout was built for {table.shape[1]} query time steps, "
-            f"got {q_t}; build the model with the clip length used at run time"
-        )
-    r_q = q.reshape(batch, heads, q_t, q_h * q_w, head_dim)
-    vectors = table[rows]  # [R, q_t, head_dim]
-    rel = torch.einsum("bhtnc,mtc->bhtnm", r_q, vectors)  # [B, heads, q_t, HW, R]
-    return rel.reshape(batch, heads, q_t * q_h * q_w, -1)
-
-
 class VisionReadout(nn.Module):
     """MeMViT's dense memory: a block's own keys/values of past clips, compressed.
 
@@ -179,9 +140,6 @@ class VisionReadout(nn.Module):
         query_time: int,
     ) -> None:
         super().__init__()
-        # Imported here: tinymem.models.attention imports this module.
-        from tinymem.models.attention import TokenPool
-
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.kv_thw = kv_thw

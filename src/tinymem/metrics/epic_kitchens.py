@@ -20,7 +20,8 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from tinymem.models.heads import EK100_NOUNS, EK100_VERBS, action_scores
+from tinymem.classes import EK100_NOUNS, EK100_VERBS
+from tinymem.models.heads import action_scores
 
 TASKS = ("verb", "noun", "action")
 TOP_K = (1, 5)

@@ -28,163 +28,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.video.mvit import MSBlockConfig, MultiscaleBlock
 
+from tinymem.layers.memory_attention import entry_attention, stack_kv
+from tinymem.layers.pooling import TokenPool, prod
+from tinymem.layers.rel_pos import decomposed_rel_pos, decomposed_rel_terms, grid_indicators
 from tinymem.memory.readout import MemoryKV, MemoryReadout
 
 ATTENTION_IMPLS = ("sdpa", "eager")
 REL_POS_INIT_STD = 0.02
 # Width multiple of the extended q/k/v of the fused path (keeps GPU fused kernels eligible).
 FUSED_HEAD_DIM_MULTIPLE = 8
-
-
-def _prod(values: Sequence[int]) -> int:
-    return math.prod(int(v) for v in values)
-
-
-class TokenPool(nn.Module):
-    """Pools the grid tokens of [B, heads, P+THW, C] (or [B, P+THW, C]); the P prefix tokens pass.
-
-    Module names (`pool`, `norm_act`) are those of torchvision's `Pool`; the norm runs over all
-    tokens, prefix included, as in torchvision and SlowFast.
-    """
-
-    def __init__(self, pool: nn.Module, norm: nn.Module | None) -> None:
-        super().__init__()
-        self.pool = pool
-        self.norm_act = nn.Sequential(norm) if norm is not None else None
-
-    def forward(
-        self, x: Tensor, thw: tuple[int, int, int], prefix: int = 1
-    ) -> tuple[Tensor, tuple[int, int, int]]:
-        """Pool the T x H x W tokens after the first `prefix`; return them and the new grid."""
-        squeeze = x.dim() == 3
-        if squeeze:
-            x = x.unsqueeze(1)  # [B, 1, P+THW, C]
-        prefix_tokens, grid = torch.tensor_split(x, indices=(prefix,), dim=2)
-        grid = grid.transpose(2, 3)  # [B, heads, C, THW]
-        batch, heads, channels = grid.shape[:3]
-        grid = grid.reshape((batch * heads, channels) + tuple(thw)).contiguous()
-        grid = self.pool(grid)  # [B*heads, C, T', H', W']
-        t, h, w = grid.shape[2:]
-        grid = grid.reshape(batch, heads, channels, -1).transpose(2, 3)  # [B, heads, T'H'W', C]
-        x = torch.cat((prefix_tokens, grid), dim=2)
-        if self.norm_act is not None:
-            x = self.norm_act(x)
-        if squeeze:
-            x = x.squeeze(1)
-        return x, (t, h, w)
-
-
-def stack_kv(k: Tensor, v: Tensor) -> Tensor:
-    """Keys and values [B, heads, N, d] side by side as detached tokens [B, N, 2*heads*d]."""
-    batch, heads, tokens, dim = k.shape
-    k = k.transpose(1, 2).reshape(batch, tokens, heads * dim)
-    v = v.transpose(1, 2).reshape(batch, tokens, heads * dim)
-    return torch.cat([k, v], dim=-1).detach()
-
-
-def entry_attention(probs: Tensor, memory: MemoryKV) -> Tensor:
-    """Attention mass [B, l] each memory entry got, from probabilities [B, heads, Nq, M].
-
-    The mass of an entry is the sum of the probabilities of its tokens, averaged over heads and
-    queries: the share of the block's attention that went to that past clip.
-    """
-    mass = probs.float().mean(dim=(1, 2))  # [B, M]
-    out = mass.new_zeros(mass.shape[0], memory.entry_distance.shape[0])
-    return out.index_add_(1, memory.entry_index, mass).detach()
-
-
-def _resize_table(table: Tensor, size: int) -> Tensor:
-    """Linearly resample a relative-position table [L, C] to [size, C] (identity if equal)."""
-    if table.shape[0] == size:
-        return table
-    resized = F.interpolate(table.permute(1, 0).unsqueeze(0), size=size, mode="linear")
-    return resized.squeeze(0).permute(1, 0)
-
-
-def _relative_index(q_size: int, k_size: int, device: torch.device) -> Tensor:
-    """Table index of each (query, key) pair along one axis, scaled when the sizes differ."""
-    q_ratio = max(k_size / q_size, 1.0)
-    k_ratio = max(q_size / k_size, 1.0)
-    q_pos = torch.arange(q_size, device=device)[:, None] * q_ratio
-    k_pos = torch.arange(k_size, device=device)[None, :] + (1.0 - k_size)
-    return (q_pos - k_pos * k_ratio).long()
-
-
-def decomposed_rel_terms(
-    q_grid: Tensor,
-    q_thw: tuple[int, int, int],
-    k_thw: tuple[int, int, int],
-    rel_pos_h: Tensor,
-    rel_pos_w: Tensor,
-    rel_pos_t: Tensor,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-axis MViTv2 relative-position logits of grid queries [B, heads, THW_q, C].
-
-    Returns the h, w and t terms [B, heads, q_t, q_h, q_w, k_*]: the logit of query i and key
-    j is `h[i, h_j] + w[i, w_j] + t[i, t_j]`. The op order is torchvision's `_add_rel_pos`.
-    """
-    q_t, q_h, q_w = q_thw
-    k_t, k_h, k_w = k_thw
-    device = q_grid.device
-    r_h = _resize_table(rel_pos_h, 2 * max(q_h, k_h) - 1)[_relative_index(q_h, k_h, device)]
-    r_w = _resize_table(rel_pos_w, 2 * max(q_w, k_w) - 1)[_relative_index(q_w, k_w, device)]
-    r_t = _resize_table(rel_pos_t, 2 * max(q_t, k_t) - 1)[_relative_index(q_t, k_t, device)]
-
-    batch, heads, _, dim = q_grid.shape
-    r_q = q_grid.reshape(batch, heads, q_t, q_h, q_w, dim)
-    rel_h = torch.einsum("bythwc,hkc->bythwk", r_q, r_h)  # [B, heads, q_t, q_h, q_w, k_h]
-    rel_w = torch.einsum("bythwc,wkc->bythwk", r_q, r_w)  # [B, heads, q_t, q_h, q_w, k_w]
-    r_q = r_q.permute(2, 0, 1, 3, 4, 5).reshape(q_t, batch * heads * q_h * q_w, dim)
-    rel_t = torch.matmul(r_q, r_t.transpose(1, 2)).transpose(0, 1)  # [B*heads*q_h*q_w, q_t, k_t]
-    rel_t = rel_t.view(batch, heads, q_h, q_w, q_t, k_t).permute(0, 1, 4, 2, 3, 5)
-    return rel_h, rel_w, rel_t
-
-
-def decomposed_rel_pos(
-    q_grid: Tensor,
-    q_thw: tuple[int, int, int],
-    k_thw: tuple[int, int, int],
-    rel_pos_h: Tensor,
-    rel_pos_w: Tensor,
-    rel_pos_t: Tensor,
-) -> Tensor:
-    """MViTv2 decomposed relative-position logits [B, heads, THW_q, THW_k] of grid queries.
-
-    Adding the result to the grid block of the logits reproduces torchvision's `_add_rel_pos`
-    bit for bit.
-    """
-    rel_h, rel_w, rel_t = decomposed_rel_terms(
-        q_grid, q_thw, k_thw, rel_pos_h, rel_pos_w, rel_pos_t
-    )
-    batch, heads = q_grid.shape[:2]
-    rel = (
-        rel_h[:, :, :, :, :, None, :, None]
-        + rel_w[:, :, :, :, :, None, None, :]
-        + rel_t[:, :, :, :, :, :, None, None]
-    )  # [B, heads, q_t, q_h, q_w, k_t, k_h, k_w]
-    return rel.reshape(batch, heads, math.prod(q_thw), math.prod(k_thw))
-
-
-def grid_indicators(
-    k_thw: tuple[int, int, int], dtype: torch.dtype, device: torch.device
-) -> Tensor:
-    """One-hot (h, w, t) coordinates [THW_k, k_h + k_w + k_t] of the grid keys, in grid order.
-
-    With the per-axis terms of `decomposed_rel_terms` concatenated (h, w, t) onto the queries,
-    a dot product with these rows adds exactly the relative-position logit of each key.
-    """
-    k_t, k_h, k_w = k_thw
-    eye_h = torch.eye(k_h, dtype=dtype, device=device)
-    eye_w = torch.eye(k_w, dtype=dtype, device=device)
-    eye_t = torch.eye(k_t, dtype=dtype, device=device)
-    return torch.cat(
-        [
-            eye_h[None, :, None, :].expand(k_t, k_h, k_w, k_h),
-            eye_w[None, None, :, :].expand(k_t, k_h, k_w, k_w),
-            eye_t[:, None, None, :].expand(k_t, k_h, k_w, k_t),
-        ],
-        dim=-1,
-    ).reshape(k_t * k_h * k_w, k_h + k_w + k_t)
 
 
 class MemoryAttention(nn.Module):
@@ -273,7 +125,7 @@ class MemoryAttention(nn.Module):
         stride: Sequence[int],
         norm_layer: Callable[..., nn.Module],
     ) -> TokenPool | None:
-        if _prod(kernel) == 1 and _prod(stride) == 1:
+        if prod(kernel) == 1 and prod(stride) == 1:
             return None
         conv = nn.Conv3d(
             dim,

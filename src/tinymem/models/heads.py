@@ -14,6 +14,8 @@ from timm.layers import Mlp, trunc_normal_
 from torch import Tensor, nn
 from torchvision.ops import roi_align
 
+from tinymem.classes import BREAKFAST_ACTIONS, EK100_NOUNS, EK100_VERBS
+
 ROI_SIZE = 7  # RoIAlign output resolution (SlowFast / MeMViT AVA head)
 BOX_COORDS = 4  # x1, y1, x2, y2
 GRID_COORDS = 3  # t, y, x of a grid cell centre
@@ -21,11 +23,6 @@ POS_FREQUENCIES = 8  # Fourier bands per coordinate in the attention head's posi
 MLP_RATIO = 4.0  # hidden width / dim of the attention head's MLP
 NORM_EPS = 1e-6  # LayerNorm epsilon, as in the MViTv2 backbone
 INIT_STD = 0.02  # truncated-normal std for the new heads' linear layers
-
-EK100_VERBS = 97  # Epic-Kitchens-100 verb classes
-EK100_NOUNS = 300  # Epic-Kitchens-100 noun classes
-BREAKFAST_ACTIONS = 48  # Breakfast sub-action classes (SIL included)
-BREAKFAST_ACTIVITIES = 10  # Breakfast activities (cereals ... tea)
 
 POOLS = ("mean", "cls")  # grid mean or the class token (first prefix token)
 ACTION, ACTIVITY, VERB, NOUN = "action", "activity", "verb", "noun"  # output keys

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
@@ -17,6 +16,7 @@ from torchvision.models.video.mvit import MSBlockConfig, MViT, MViT_V2_S_Weights
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.readout import MemoryReadout, VisionReadout
 from tinymem.models.attention import ATTENTION_IMPLS, MemoryBlock
+from tinymem.models.backbone import BackboneOutput, collect_block_state
 from tinymem.models.checkpoints import (
     CheckpointError,
     convert_slowfast_mvit,
@@ -34,32 +34,6 @@ POOL_KERNEL = (3, 3, 3)
 GLOBAL_TOKEN_INIT_STD = 0.02
 KINETICS400 = "kinetics400"  # backbone.pretrained value for torchvision's published weights
 TORCHVISION_NUM_CLASSES = 400  # torchvision's default head, built (then dropped) when headless
-
-
-@dataclass
-class BackboneOutput:
-    """What a backbone returns for one clip."""
-
-    tokens: Tensor  # [B, P + T*H*W, C] normalised: P prefix tokens (class, global), then the grid
-    thw: tuple[int, int, int]  # the grid (T, H, W) of the last block
-    captured: dict[int, Tensor] = field(default_factory=dict)  # block -> [B, G, C_block] raw
-    grids: dict[int, tuple[Tensor, tuple[int, int, int]]] = field(default_factory=dict)
-    # block -> (raw output grid tokens [B, T*H*W, C_block], its (T, H, W)) for `grid_blocks`
-    logits: Tensor | None = None  # [B, K] classifier output when the backbone has one
-    kept_kv: dict[int, Tensor] = field(default_factory=dict)  # block -> [B, P+N_kv, 2C] detached
-    memory_attention: dict[int, Tensor] = field(default_factory=dict)  # block -> [B, l] mass
-
-
-def collect_block_state(blocks: Sequence[nn.Module]) -> tuple[dict, dict]:
-    """Kept keys/values and recorded memory attention of the blocks that produced them."""
-    kept, attention = {}, {}
-    for index, block in enumerate(blocks):
-        attn = block.attn
-        if attn.keep_kv and attn.kept_kv is not None:
-            kept[index], attn.kept_kv = attn.kept_kv, None
-        if attn.memory_attention is not None:
-            attention[index], attn.memory_attention = attn.memory_attention, None
-    return kept, attention
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:

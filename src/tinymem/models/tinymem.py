@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -12,21 +12,23 @@ from torch import Tensor, nn
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import FRAME_TIMED_TYPES, MemorySpec
 from tinymem.memory.readout import VisionReadout
+from tinymem.models.backbone import Backbone, BackboneOutput
 from tinymem.models.heads import MultiTaskHead, RoIHead, roi_pool, split_grid
-from tinymem.models.mvit import BackboneOutput, MViTBackbone, conv_output_size
+from tinymem.models.mvit import MViTBackbone, conv_output_size
 from tinymem.models.vit import VideoViT
 
-# Backbones by `model.backbone.arch`. A backbone has `blocks`, `out_dim`, `block_width(index)`,
-# `attach_memory(index, in_dim, kernel, stride, groups, max_distance)`,
-# `attach_vision_memory(index, kernel, stride, max_distance)`
-# and `forward(video, memory: {block: MemoryRead}, capture_blocks, grid_blocks) -> BackboneOutput`.
-BACKBONES: dict[str, type[nn.Module]] = {"mvit": MViTBackbone, "vit": VideoViT}
+if TYPE_CHECKING:
+    from tinymem.memory.clip_vision import ClipVisionEncoder
+    from tinymem.memory.encoders import TextEncoder
+
+# Backbones by `model.backbone.arch`; each satisfies the `Backbone` protocol.
+BACKBONES: dict[str, type[Backbone]] = {"mvit": MViTBackbone, "vit": VideoViT}
 # MeMViT's compression of dense visual memory (ANCHORS: kernel (7,3,3), stride (4,2,2)).
 MEMVIT_KERNEL = (7, 3, 3)
 MEMVIT_STRIDE = (4, 2, 2)
 
 
-def build_backbone(cfg: Mapping[str, Any]) -> nn.Module:
+def build_backbone(cfg: Mapping[str, Any]) -> Backbone:
     """Build the backbone named by `cfg["arch"]` from the rest of `cfg`."""
     kwargs = dict(cfg)
     arch = kwargs.pop("arch", "mvit")
@@ -63,8 +65,12 @@ class TinyMemOutput:
 class TinyMem(nn.Module):
     """Backbone with memory readouts attached per the plan; subclasses add the task head.
 
-    `memory_dims` gives the token width of each non-visual memory type (e.g. {"text": 512});
-    `vision` memory (MeMViT) needs none: each of its blocks caches its own keys/values.
+    `memory_dims` gives the token width each non-visual memory type is read at (e.g.
+    {"text": 512}); `vision` memory (MeMViT) needs none: each of its blocks caches its own
+    keys/values. `memory_shapes` gives the (tokens, width) one clip writes per non-visual type.
+    The frozen encoders of text and CLIP image memory (None when not used, or when the reads
+    are made elsewhere, as in the bench) belong to the network: the learned projection of text
+    memory is applied to what is read, in `encode`.
     """
 
     def __init__(
@@ -74,12 +80,19 @@ class TinyMem(nn.Module):
         memory_dims: Mapping[str, int],
         vision_kernel: Sequence[int] = MEMVIT_KERNEL,
         vision_stride: Sequence[int] = MEMVIT_STRIDE,
+        memory_shapes: Mapping[str, tuple[int, int]] | None = None,
+        text_encoder: TextEncoder | None = None,
+        clip_vision_encoder: ClipVisionEncoder | None = None,
     ) -> None:
         super().__init__()
+        # registered first: parameter order (optimizer state) as in earlier checkpoints
+        self.text_encoder = text_encoder
+        self.clip_vision_encoder = clip_vision_encoder
         self.backbone = backbone
         self.spec = spec
         self.layer_types = spec.layer_types()
         self.cache_names = spec.cache_names()
+        self._memory_shapes = dict(memory_shapes or {})
         self._entry_shapes: dict[str, tuple[int, int]] = {}
         for index, kind in self.layer_types.items():
             if kind == "vision":
@@ -121,6 +134,18 @@ class TinyMem(nn.Module):
         """(tokens, width) of one entry of each per-block cache (vision, per-layer G tokens)."""
         return dict(self._entry_shapes)
 
+    def entry_shapes(self) -> dict[str, tuple[int, int]]:
+        """(tokens, width) of one entry of every cache the plan reads (a `MemoryStream`'s)."""
+        return {**self._memory_shapes, **self._entry_shapes}
+
+    def project_memory(self, memory: Mapping[str, MemoryRead]) -> dict[str, MemoryRead]:
+        """Reads as the readouts take them: text memory through the learned text head."""
+        memory = dict(memory)
+        if "text" in memory and self.text_encoder is not None:
+            read = memory["text"]
+            memory["text"] = replace(read, tokens=self.text_encoder.project(read.tokens))
+        return memory
+
     def memory_tokens(self, entry_tokens: Mapping[str, int]) -> dict[int, tuple[int, int]]:
         """Memory tokens each augmented block attends to, before and after compression.
 
@@ -152,6 +177,7 @@ class TinyMem(nn.Module):
         """Run the backbone on a clip [B, 3, T, H, W] reading each block's planned cache."""
         per_block = {}
         if memory:
+            memory = self.project_memory(memory)
             per_block = {index: memory[name] for index, name in self.cache_names.items()}
         encoded = self.backbone(
             video, per_block, capture_blocks=self.capture_blocks, grid_blocks=self.grid_blocks

@@ -19,11 +19,11 @@ from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from tinymem.layers.memory_attention import entry_attention, stack_kv
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.readout import MemoryKV, MemoryReadout, VisionReadout
-from tinymem.models.attention import entry_attention, stack_kv
+from tinymem.models.backbone import BackboneOutput, collect_block_state
 from tinymem.models.checkpoints import CheckpointError, load_strict, read_state_dict
-from tinymem.models.mvit import BackboneOutput, collect_block_state
 
 LAYER_NORM_EPS = 1e-6
 INIT_STD = 0.02  # truncated-normal std of linear weights and global tokens (VideoMAE's init)

@@ -20,14 +20,13 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from os import PathLike
 
 import numpy as np
 
 from tinymem.data.errors import data_error
 from tinymem.data.text_files import open_text, read_bytes, read_text
+from tinymem.paths import PathType
 
-PathType = str | PathLike[str]
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 normalized to [0, 1]
 
 ANNOTATION_COLUMNS = "video_id,timestamp,x1,y1,x2,y2,action_id,person_id"

@@ -15,13 +15,11 @@ to the frame folder, ``labels`` unused (``""``). The cut videos start at second 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from os import PathLike
 
 from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import JpegFolderSource
 from tinymem.data.text_files import open_text
-
-PathType = str | PathLike[str]
+from tinymem.paths import PathType
 
 FRAME_LIST_HEADER = ("original_vido_id", "video_id", "frame_id", "path", "labels")
 FILE_NUMBER_SUFFIX = "{:06d}.jpg"  # the end of a frame's file name

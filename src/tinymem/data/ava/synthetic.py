@@ -28,7 +28,6 @@ import dataclasses
 import json
 import logging
 from dataclasses import dataclass
-from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +43,10 @@ from tinymem.data.ava.formats import (
     write_proposals,
 )
 from tinymem.data.video import write_video
+from tinymem.paths import PathType
 
 logger = logging.getLogger(__name__)
 
-PathType = str | PathLike[str]
 Rect = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels, half-open
 RGB = tuple[int, int, int]
 

@@ -24,13 +24,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from os import PathLike
 from pathlib import Path
 
 from tinymem.data.errors import data_error
 from tinymem.data.text_files import read_text
-
-PathType = str | PathLike[str]
+from tinymem.paths import PathType
 
 ACTIVITIES = (
     "cereals",

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from os import PathLike
 from pathlib import Path
 
 import av
@@ -51,8 +50,7 @@ from tinymem.data.synthetic_segments import (
     render,
     write_captions,
 )
-
-PathType = str | PathLike[str]
+from tinymem.paths import PathType
 
 GENERATOR_VERSION = 1  # bump when the generated content changes
 VIDEO_DIR = "BreakfastII_15fps_qvga_sync"

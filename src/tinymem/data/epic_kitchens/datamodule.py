@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
+from tinymem.classes import EK100_NOUNS, EK100_VERBS
 from tinymem.data.clip_datamodule import ClipDataModule, ClipOptions
 from tinymem.data.epic_kitchens.dataset import EpicKitchensSegments
 from tinymem.data.epic_kitchens.formats import EpicSegment, read_epic_annotations, read_video_info
 from tinymem.data.epic_kitchens.synthetic import SyntheticEpicSpec, ensure_synthetic_epic
 from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import FrameSource, JpegFolderSource, VideoFileSource
-from tinymem.models.heads import EK100_NOUNS, EK100_VERBS
 
 EPIC_SOURCES = ("frames", "video")  # JPEG frame folders or video files
 

@@ -23,7 +23,6 @@ from torchvision.transforms import v2
 from tinymem.data.clip_dataset import IGNORE_LABEL, StreamedClipDataset
 from tinymem.data.epic_kitchens.formats import (
     EpicSegment,
-    PathType,
     segment_frames,
     temporal_order,
 )
@@ -32,6 +31,7 @@ from tinymem.data.frame_sources import FrameSource
 from tinymem.data.video import clip_frame_indices
 from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
+from tinymem.paths import PathType
 
 
 class EpicKitchensSegments(StreamedClipDataset):

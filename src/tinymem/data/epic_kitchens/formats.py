@@ -26,13 +26,11 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from os import PathLike
 
+from tinymem.classes import EK100_NOUNS, EK100_VERBS
 from tinymem.data.errors import data_error
 from tinymem.data.text_files import open_text
-from tinymem.models.heads import EK100_NOUNS, EK100_VERBS
-
-PathType = str | PathLike[str]
+from tinymem.paths import PathType
 
 ANNOTATION_COLUMNS = (
     "narration_id",

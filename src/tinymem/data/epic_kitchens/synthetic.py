@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +42,7 @@ from tinymem.data.synthetic_segments import (
     write_captions,
 )
 from tinymem.data.video import write_video
-
-PathType = str | PathLike[str]
+from tinymem.paths import PathType
 
 GENERATOR_VERSION = 1  # bump when the generated content changes
 SPLIT_STREAMS = {"train": 0, "val": 1}  # seed words: splits never share random streams
