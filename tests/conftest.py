@@ -14,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from tinymem.config import compose_config
-from tinymem.data.synthetic import SyntheticSpec, ensure_synthetic
+from tinymem.data.ava.synthetic import SyntheticSpec, ensure_synthetic
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCK_FILE = REPO_ROOT / "uv.lock"

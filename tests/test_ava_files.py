@@ -1,6 +1,6 @@
 import pytest
 
-from tinymem.data.ava import (
+from tinymem.data.ava.formats import (
     AvaBox,
     Detection,
     read_annotations,

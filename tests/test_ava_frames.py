@@ -10,15 +10,15 @@ from hydra.utils import instantiate
 from PIL import Image
 
 from tinymem.config import compose_config
-from tinymem.data.ava import AvaBox, write_annotations, write_label_map, write_proposals
-from tinymem.data.ava_clips import VIDEO_MEAN, VIDEO_STD, AvaAugment
-from tinymem.data.ava_frames import (
+from tinymem.data.ava.datamodule import AvaDataModule
+from tinymem.data.ava.dataset import VIDEO_MEAN, VIDEO_STD, AvaAugment
+from tinymem.data.ava.formats import AvaBox, write_annotations, write_label_map, write_proposals
+from tinymem.data.ava.frames import (
     FRAME_LIST_HEADER,
     frame_file,
     read_frame_list,
     write_frame_list,
 )
-from tinymem.data.datamodule import AvaDataModule
 from tinymem.data.errors import DataFormatError
 
 FPS = 30
@@ -203,8 +203,11 @@ def test_jpeg_layout_config_needs_its_keys(jpeg_world: Path) -> None:
 def test_ava_config_builds_the_recipe() -> None:
     cfg = compose_config("train", ["data=ava", "data.root=/nonexistent"])
     dm = instantiate(cfg.data)
-    assert dm.frame_layout == "jpeg" and dm.frame_fps == FPS and dm.class_ids == list(range(1, 81))
-    assert dm.augment == AvaAugment(kind="ava", short_side=(256, 320))
-    assert (dm.cfg["num_frames"], dm.cfg["sample_rate"], dm.proposal_min_score) == (16, 4, 0.9)
+    options = dm.options
+    assert options.frame_layout == "jpeg" and options.frame_fps == FPS
+    assert dm.class_ids == list(range(1, 81))
+    assert options.augment == AvaAugment(kind="ava", short_side=(256, 320))
+    assert (options.num_frames, options.sample_rate, options.proposal_min_score) == (16, 4, 0.9)
     synthetic = instantiate(compose_config("train", []).data)
-    assert synthetic.augment == AvaAugment(kind="basic") and synthetic.frame_layout == "video"
+    assert synthetic.options.augment == AvaAugment(kind="basic")
+    assert synthetic.options.frame_layout == "video"

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from tinymem.data.ava import (
+from tinymem.data.ava.formats import (
     AvaBox,
     AvaRows,
     Detection,

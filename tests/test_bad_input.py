@@ -21,14 +21,14 @@ import pytest
 import torch
 
 from tinymem.config import compose_config
-from tinymem.data.ava import (
+from tinymem.data.ava.formats import (
     read_annotations,
     read_detection_rows,
     read_label_map,
     read_proposals,
 )
-from tinymem.data.breakfast import read_groundtruth, read_mapping
-from tinymem.data.epic_kitchens import ANNOTATION_COLUMNS, read_epic_annotations
+from tinymem.data.breakfast.formats import read_groundtruth, read_mapping
+from tinymem.data.epic_kitchens.formats import ANNOTATION_COLUMNS, read_epic_annotations
 from tinymem.data.video import probe_video, write_video
 from tinymem.lit.restore import read_checkpoint
 from tinymem.memory.captions import read_caption_file

@@ -10,11 +10,15 @@ import torch
 from hydra.utils import instantiate
 
 from tinymem.config import compose_config
-from tinymem.data.breakfast import (
-    ACTIVITIES,
+from tinymem.data.breakfast.datamodule import BreakfastDataModule
+from tinymem.data.breakfast.dataset import (
     BreakfastActivityClips,
-    BreakfastAnnotation,
     BreakfastSegments,
+    video_frame_samples,
+)
+from tinymem.data.breakfast.formats import (
+    ACTIVITIES,
+    BreakfastAnnotation,
     Segment,
     check_bundle_split,
     frames_to_segments,
@@ -25,14 +29,8 @@ from tinymem.data.breakfast import (
     read_mapping,
     read_segmentation,
     split_videos,
-    video_frame_samples,
 )
-from tinymem.data.classification_datamodule import BreakfastDataModule
-from tinymem.data.clip_dataset import IGNORE_LABEL
-from tinymem.data.clip_transforms import build_clip_transform
-from tinymem.data.errors import DataFormatError
-from tinymem.data.frame_sources import FrameSource
-from tinymem.data.synthetic_breakfast import (
+from tinymem.data.breakfast.synthetic import (
     GROUNDTRUTH_DIR,
     SEGMENTATION_DIR,
     VIDEO_DIR,
@@ -40,6 +38,10 @@ from tinymem.data.synthetic_breakfast import (
     SyntheticBreakfastSpec,
     ensure_synthetic_breakfast,
 )
+from tinymem.data.clip_dataset import IGNORE_LABEL
+from tinymem.data.clip_transforms import build_clip_transform
+from tinymem.data.errors import DataFormatError
+from tinymem.data.frame_sources import FrameSource
 from tinymem.lit.classification import ClassificationModule
 from tinymem.memory.captions import CaptionStore
 from tinymem.metrics.breakfast import BreakfastMetrics
@@ -397,8 +399,8 @@ def test_no_video_found_at_all_is_an_error(breakfast_world: Path) -> None:
 
 def test_hydra_configs_instantiate(tmp_path: Path) -> None:
     real = instantiate(compose_config("train", ["data=breakfast", "data.split=3"]).data)
-    assert real.files["train_bundle"] == "splits/train.split3.bundle"
-    assert (real.task, real.frames_per_video, real.train_short_side) == (
+    assert real.options.train_bundle == "splits/train.split3.bundle"
+    assert (real.options.task, real.options.frames_per_video, real.options.train_short_side) == (
         "subaction",
         256,
         (256, 256),

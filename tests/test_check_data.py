@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinymem.data.ava import AvaBox, write_annotations, write_label_map
-from tinymem.data.ava_frames import frame_file, write_frame_list
-from tinymem.data.frame_sources import VideoFileSource
-from tinymem.data.synthetic_breakfast import (
+from tinymem.data.ava.formats import AvaBox, write_annotations, write_label_map
+from tinymem.data.ava.frames import frame_file, write_frame_list
+from tinymem.data.breakfast.synthetic import (
     SyntheticBreakfastSpec,
     ensure_synthetic_breakfast,
     write_avi,
 )
-from tinymem.data.synthetic_epic import SyntheticEpicSpec, ensure_synthetic_epic
+from tinymem.data.epic_kitchens.synthetic import SyntheticEpicSpec, ensure_synthetic_epic
+from tinymem.data.frame_sources import VideoFileSource
 from tinymem.data.video import write_video
 from tinymem.doctor.report import Check, Status
 from tinymem.tools.check_data import diagnose, main, overrides_of

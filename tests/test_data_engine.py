@@ -11,15 +11,15 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, get_worker_info
 
-from tinymem.data.ava import read_annotations, read_label_map
-from tinymem.data.ava_clips import (
+from tinymem.data.ava.datamodule import AvaDataModule
+from tinymem.data.ava.dataset import (
     VIDEO_MEAN,
     VIDEO_STD,
     AvaAugment,
     AvaKeyframeClips,
     collate_keyframes,
 )
-from tinymem.data.datamodule import AvaDataModule
+from tinymem.data.ava.formats import read_annotations, read_label_map
 from tinymem.data.device_transform import finish_clips
 from tinymem.data.frame_sources import JpegFolderSource, VideoFileSource
 from tinymem.data.stream_loader import StreamingDataLoader

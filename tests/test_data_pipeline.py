@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tinymem.data.datamodule import AvaDataModule
+from tinymem.data.ava.datamodule import AvaDataModule
 from tinymem.data.errors import DataFormatError
 
 

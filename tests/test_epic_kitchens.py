@@ -13,20 +13,17 @@ from hydra.utils import instantiate
 from PIL import Image
 
 from tinymem.config import compose_config
-from tinymem.data.classification_datamodule import EpicKitchensDataModule
 from tinymem.data.clip_dataset import IGNORE_LABEL
 from tinymem.data.clip_transforms import ClipAugment, build_clip_transform
-from tinymem.data.epic_kitchens import (
-    EpicKitchensSegments,
+from tinymem.data.epic_kitchens.datamodule import EpicKitchensDataModule
+from tinymem.data.epic_kitchens.dataset import EpicKitchensSegments
+from tinymem.data.epic_kitchens.formats import (
     format_timestamp,
     parse_timestamp,
     read_epic_annotations,
     read_video_info,
 )
-from tinymem.data.errors import DataFormatError
-from tinymem.data.frame_sources import FrameSource, JpegFolderSource, VideoFileSource
-from tinymem.data.streaming import StreamingBatchSampler
-from tinymem.data.synthetic_epic import (
+from tinymem.data.epic_kitchens.synthetic import (
     ANNOTATION_DIR,
     FRAME_PATTERN,
     MEDIA_DIR,
@@ -34,6 +31,9 @@ from tinymem.data.synthetic_epic import (
     SyntheticEpicSpec,
     ensure_synthetic_epic,
 )
+from tinymem.data.errors import DataFormatError
+from tinymem.data.frame_sources import FrameSource, JpegFolderSource, VideoFileSource
+from tinymem.data.streaming import StreamingBatchSampler
 from tinymem.data.video import VideoWriter
 from tinymem.memory.captions import CaptionStore
 from tinymem.metrics.epic_kitchens import EpicKitchensAccuracy
@@ -507,9 +507,10 @@ def test_video_missing_from_video_info_names_the_row(epic_world: Path, tmp_path:
 
 def test_hydra_configs_instantiate(tmp_path: Path) -> None:
     real = instantiate(compose_config("train", ["data=epic_kitchens"]).data)
-    assert (real.num_verbs, real.num_nouns, real.num_frames) == (97, 300, 16)
-    assert real.label_smoothing == 0.01 and real.source == "frames"
-    assert real.augment == ClipAugment() and real.caption_augment.p == 0.3
+    options = real.options
+    assert (options.num_verbs, options.num_nouns, options.num_frames) == (97, 300, 16)
+    assert options.label_smoothing == 0.01 and options.source == "frames"
+    assert options.augment == ClipAugment() and options.caption_augment.p == 0.3
     tiny = dict(num_train_videos=2, num_val_videos=1, frame_size=32, write_videos=False)
     overrides = ["data=synthetic_epic", f"data.root={tmp_path / 'world'}", "data.crop_size=32"]
     overrides += ["data.train_short_side=[32,36]", "data.eval_short_side=32"]

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tinymem.classes import BREAKFAST_ACTIONS, BREAKFAST_ACTIVITIES
 from tinymem.config import CONFIG_DIR, compose_config
-from tinymem.data.ava import AVA_NUM_ACTIONS
+from tinymem.data.ava.formats import AVA_NUM_ACTIONS
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import MemorySpec, parse_memory_spec
 from tinymem.memory.stream import MemoryStream

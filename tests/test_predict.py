@@ -19,17 +19,15 @@ from PIL import Image
 from cli_runs import cli_env, log_tail
 from conftest import TINY_WORLD
 from tinymem.config import compose_config
-from tinymem.data.ava import (
+from tinymem.data.ava.dataset import AvaKeyframeClips, build_transform
+from tinymem.data.ava.formats import (
     AvaBox,
     read_detections,
     read_label_map,
     read_proposals,
     write_proposals,
 )
-from tinymem.data.ava_clips import AvaKeyframeClips, build_transform
-from tinymem.data.errors import DataFormatError
-from tinymem.data.frame_sources import VideoFileSource
-from tinymem.data.synthetic import (
+from tinymem.data.ava.synthetic import (
     SyntheticSpec,
     plan_video,
     render_video,
@@ -37,6 +35,8 @@ from tinymem.data.synthetic import (
     video_keyframes,
     video_rng,
 )
+from tinymem.data.errors import DataFormatError
+from tinymem.data.frame_sources import VideoFileSource
 from tinymem.data.video import read_frames, write_video
 from tinymem.inference import detector as detector_module
 from tinymem.inference import predictor as predictor_module

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from torchvision.io import decode_jpeg, read_file
 
-from tinymem.data.ava_frames import frame_file, read_frame_list
+from tinymem.data.ava.frames import frame_file, read_frame_list
 from tinymem.data.video import probe_video, read_frames, write_video
 from tinymem.tools.prepare_ava import main
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tinymem.data.ava import (
+from tinymem.data.ava.formats import (
     AVA_EVALUATED_IDS,
     read_annotation_rows,
     read_annotations,
@@ -22,13 +22,13 @@ from tinymem.data.ava import (
     read_label_map,
     read_proposals,
 )
-from tinymem.data.breakfast import (
+from tinymem.data.breakfast.formats import (
     check_bundle_split,
     find_groundtruth_files,
     read_groundtruth,
     read_mapping,
 )
-from tinymem.data.epic_kitchens import read_epic_annotations, read_video_info
+from tinymem.data.epic_kitchens.formats import read_epic_annotations, read_video_info
 from tinymem.data.errors import DataFormatError
 
 REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "real_data"

@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from tinymem.data.ava import (
+from tinymem.data.ava.formats import (
     AVA_EVALUATED_IDS,
     read_annotations,
     read_detection_rows,
@@ -12,7 +12,7 @@ from tinymem.data.ava import (
     read_label_map,
     read_proposals,
 )
-from tinymem.data.synthetic import (
+from tinymem.data.ava.synthetic import (
     SyntheticSpec,
     ensure_synthetic,
     generate,

@@ -12,8 +12,9 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from tinymem.data.ava import read_label_map
-from tinymem.data.classification_datamodule import BreakfastDataModule, EpicKitchensDataModule
+from tinymem.data.ava.formats import read_label_map
+from tinymem.data.breakfast.datamodule import BreakfastDataModule
+from tinymem.data.epic_kitchens.datamodule import EpicKitchensDataModule
 from tinymem.lit.classification import ClassificationModule
 from tinymem.lit.clip_rate import RecordClipRate, training_clip_fps
 from tinymem.lit.detection import DetectionModule
@@ -88,16 +89,16 @@ def task_kwargs(datamodule: pl.LightningDataModule) -> dict[str, Any]:
     """What the LightningModule needs from the data: AVA classes and files, or head outputs."""
     if isinstance(datamodule, EpicKitchensDataModule):
         return {
-            "outputs": {"verb": datamodule.num_verbs, "noun": datamodule.num_nouns},
-            "label_smoothing": datamodule.label_smoothing,
+            "outputs": {"verb": datamodule.options.num_verbs, "noun": datamodule.options.num_nouns},
+            "label_smoothing": datamodule.options.label_smoothing,
         }
     if isinstance(datamodule, BreakfastDataModule):
         name = "action"  # task A
-        if datamodule.task == "activity":  # task B: the video's sub-actions, or its activity
-            name = "actions" if datamodule.activity_target == "actions" else "activity"
+        if datamodule.options.task == "activity":  # task B: the video's sub-actions, or activity
+            name = "actions" if datamodule.options.activity_target == "actions" else "activity"
         return {
             "outputs": {name: datamodule.num_classes},
-            "label_smoothing": datamodule.label_smoothing,
+            "label_smoothing": datamodule.options.label_smoothing,
         }
     return {"class_ids": datamodule.class_ids, "eval_files": datamodule.eval_files()}
 

@@ -39,7 +39,7 @@ import torch.multiprocessing  # noqa: F401  (registers the shared-memory tensor 
 from torchvision import tv_tensors
 
 from tinymem.bench.report import Row
-from tinymem.data.ava_clips import (
+from tinymem.data.ava.dataset import (
     VIDEO_MEAN,
     VIDEO_STD,
     AvaAugment,
@@ -47,7 +47,7 @@ from tinymem.data.ava_clips import (
     color_jitter,
     resize_target,
 )
-from tinymem.data.ava_frames import AVA_FPS, ListedJpegFrames, frame_file
+from tinymem.data.ava.frames import AVA_FPS, ListedJpegFrames, frame_file
 from tinymem.data.device_transform import finish_clips, jitter_params
 from tinymem.data.stream_decoder import StreamDecoder, upcoming_frames
 from tinymem.data.video import clip_frame_indices, read_frames

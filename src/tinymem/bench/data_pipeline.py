@@ -39,9 +39,9 @@ from tinymem.bench.data_engine import (
 from tinymem.bench.models import compose_train
 from tinymem.bench.plots import plot_data
 from tinymem.bench.report import Grid, Report, Row, fmt, pivot
-from tinymem.data.ava import AvaBox, write_annotations, write_label_map
-from tinymem.data.ava_frames import write_frame_list
-from tinymem.data.datamodule import AvaDataModule
+from tinymem.data.ava.datamodule import AvaDataModule
+from tinymem.data.ava.formats import AvaBox, write_annotations, write_label_map
+from tinymem.data.ava.frames import write_frame_list
 from tinymem.targets import instantiate
 
 

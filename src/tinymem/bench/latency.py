@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from tinymem.bench.models import BOXES_PER_CLIP, compose_train
 from tinymem.bench.plots import plot_latency
 from tinymem.bench.report import Grid, Report, Row, fmt, median_ratio
-from tinymem.data.ava import AVA_NUM_ACTIONS
+from tinymem.data.ava.formats import AVA_NUM_ACTIONS
 from tinymem.lit.detection import DetectionModule
 from tinymem.models.build import plain
 from tinymem.targets import instantiate

@@ -18,7 +18,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 from tinymem.config import compose_config
-from tinymem.data.ava import AVA_NUM_ACTIONS
+from tinymem.data.ava.formats import AVA_NUM_ACTIONS
 from tinymem.memory.cache import MemoryRead
 from tinymem.memory.plan import MemorySpec
 from tinymem.memory.stream import MemoryStream

@@ -1,1 +1,3 @@
-"""Dataset file formats, video decoding and datasets."""
+"""Shared streaming data (sampler, DataModule base, clip datasets, frame sources, decoding);
+one folder per dataset: ava/, epic_kitchens/, breakfast/ (formats, dataset, datamodule, synthetic).
+"""

@@ -3,7 +3,7 @@
 A dataset lists its items grouped by video in temporal order (``videos``, for
 :class:`~tinymem.data.streaming.StreamingBatchSampler`); each item is one clip with labels.
 :func:`collate_clips` stacks them into the batch every streaming model reads, with the same
-stream keys as the AVA batch (``tinymem.data.ava_clips.collate_keyframes``) and no boxes:
+stream keys as the AVA batch (``tinymem.data.ava.dataset.collate_keyframes``) and no boxes:
 
 - ``video`` float [B, 3, T, H, W], normalised; ``video_id`` long [B] (index of the video in its
   dataset); ``video_name`` list[str]; ``clip_index`` long [B] (position of the clip in its video,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinymem.data.synthetic import (
+from tinymem.data.ava.synthetic import (
     BACKGROUND_LEVELS,
     BACKGROUND_NOISE,
     BACKGROUND_TINT,

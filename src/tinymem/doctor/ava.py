@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from tinymem.data.ava import (
+from tinymem.data.ava.dataset import find_video
+from tinymem.data.ava.formats import (
     AvaRows,
     read_annotation_rows,
     read_excluded_timestamps,
     read_label_map,
     read_proposals,
 )
-from tinymem.data.ava_clips import find_video
-from tinymem.data.ava_frames import ListedJpegFrames, read_frame_list
+from tinymem.data.ava.frames import ListedJpegFrames, read_frame_list
 from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import FrameSource, VideoFileSource
 from tinymem.doctor import reference

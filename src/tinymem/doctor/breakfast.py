@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from tinymem.data.breakfast import (
+from tinymem.data.breakfast.formats import (
     FPS,
     BreakfastVideo,
     Segment,

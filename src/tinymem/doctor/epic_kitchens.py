@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from tinymem.data.epic_kitchens import EpicSegment, read_epic_annotations, read_video_info
+from tinymem.data.epic_kitchens.formats import EpicSegment, read_epic_annotations, read_video_info
 from tinymem.data.frame_sources import FrameSource, JpegFolderSource, VideoFileSource
 from tinymem.doctor import reference
 from tinymem.doctor.media import ClipSpec, MediaNeed, check_media

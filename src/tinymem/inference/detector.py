@@ -12,7 +12,7 @@ import torch
 import torchvision
 from torch import Tensor, nn
 
-from tinymem.data.ava import read_proposals
+from tinymem.data.ava.formats import read_proposals
 from tinymem.data.errors import data_error
 from tinymem.memory.plan import ConfigError
 from tinymem.models.checkpoints import load_file, weights_only_loads

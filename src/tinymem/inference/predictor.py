@@ -26,8 +26,8 @@ from torch import Tensor
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from tinymem.data.ava import read_label_map
-from tinymem.data.ava_clips import AvaAugment, build_transform, collate_keyframes
+from tinymem.data.ava.dataset import AvaAugment, build_transform, collate_keyframes
+from tinymem.data.ava.formats import read_label_map
 from tinymem.data.errors import DataFormatError
 from tinymem.inference.detector import PersonBoxes, PersonDetector, ProposalBoxes
 from tinymem.inference.render import VideoRenderer, render_timeline

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tinymem.data.ava_clips import VIDEO_EXTENSIONS
+from tinymem.data.ava.dataset import VIDEO_EXTENSIONS
 from tinymem.data.errors import DataFormatError, data_error
 from tinymem.data.video import VideoInfo, clip_frame_indices, probe_video
 from tinymem.paths import PathType

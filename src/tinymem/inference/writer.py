@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from tinymem.data.ava import BOX_DECIMALS, SCORE_DECIMALS, TIMESTAMP_DIGITS
+from tinymem.data.ava.formats import BOX_DECIMALS, SCORE_DECIMALS, TIMESTAMP_DIGITS
 from tinymem.inference.results import SecondResult
 from tinymem.paths import PathType
 

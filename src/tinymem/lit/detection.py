@@ -12,7 +12,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
-from tinymem.data.ava import Detection, write_detections
+from tinymem.data.ava.formats import Detection, write_detections
 from tinymem.lit.distributed import compute_on_rank_zero
 from tinymem.lit.streaming import INFERENCE_CAPTIONS, StreamingModule
 from tinymem.memory.cache import MemoryRead

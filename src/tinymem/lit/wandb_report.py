@@ -13,7 +13,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import WandbLogger
 
-from tinymem.data.ava import read_label_map
+from tinymem.data.ava.formats import read_label_map
 from tinymem.lit.distributed import env_global_rank
 
 RUN_ID_FILE = "wandb/run_id.txt"  # under the run directory: the id a resumed job reuses

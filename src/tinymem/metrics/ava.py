@@ -53,7 +53,7 @@ from os import PathLike
 
 import numpy as np
 
-from tinymem.data.ava import (
+from tinymem.data.ava.formats import (
     AvaBox,
     AvaRows,
     Detection,

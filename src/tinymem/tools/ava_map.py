@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from tinymem.data.ava import read_label_map
+from tinymem.data.ava.formats import read_label_map
 from tinymem.data.errors import DataFormatError
 from tinymem.metrics.ava import evaluate_ava_files
 

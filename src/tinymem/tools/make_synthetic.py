@@ -10,7 +10,7 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 
-from tinymem.data.synthetic import SyntheticSpec, generate
+from tinymem.data.ava.synthetic import SyntheticSpec, generate
 
 USAGE = (
     "usage: python -m tinymem.tools.make_synthetic out=DIR [key=value ...] with keys: "

@@ -6,7 +6,7 @@ Each raw video ``<videos>/<video_id>.{mp4,mkv,webm,avi}`` is decoded with PyAV f
 ``start_sec`` (900) to ``end_sec`` (1801, exclusive) and resampled to ``fps`` (30): output
 frame ``k`` (time ``start_sec + k / fps``) shows the last decoded frame whose timestamp rounds
 to frame ``k`` or earlier (frames are repeated or dropped as needed, like ffmpeg's ``-r``).
-Output under ``out`` (the public layout, :mod:`tinymem.data.ava_frames`)::
+Output under ``out`` (the public layout, :mod:`tinymem.data.ava.frames`)::
 
     frames/<video_id>/<video_id>_%06d.jpg   1-based, JPEG quality ``quality``
     frame_lists/<split>.csv                 the space-separated frame list of each split
@@ -37,9 +37,9 @@ import av
 import numpy as np
 from PIL import Image
 
-from tinymem.data.ava import read_annotation_rows
-from tinymem.data.ava_clips import VIDEO_EXTENSIONS, find_video
-from tinymem.data.ava_frames import (
+from tinymem.data.ava.dataset import VIDEO_EXTENSIONS, find_video
+from tinymem.data.ava.formats import read_annotation_rows
+from tinymem.data.ava.frames import (
     AVA_END_SEC,
     AVA_FPS,
     AVA_START_SEC,

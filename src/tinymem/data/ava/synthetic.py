@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinymem.data.ava import (
+from tinymem.data.ava.formats import (
     AVA_EVALUATED_IDS,
     AVA_NUM_ACTIONS,
     AvaBox,

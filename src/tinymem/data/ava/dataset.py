@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from tinymem.data.ava import Keyframes
+from tinymem.data.ava.formats import Keyframes
 from tinymem.data.device_transform import NO_JITTER, jitter_params
 from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import FrameSource

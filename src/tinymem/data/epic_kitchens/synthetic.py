@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tinymem.data.epic_kitchens import (
+from tinymem.data.epic_kitchens.formats import (
     EpicSegment,
     EpicVideoInfo,
     write_epic_annotations,

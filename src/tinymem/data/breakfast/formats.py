@@ -1,4 +1,4 @@
-"""Breakfast files, subject splits and the two streamed tasks.
+"""Breakfast files and subject splits.
 
 Videos are named ``<subject>_<camera>_<subject>_<activity>`` (``P03_cam01_P03_cereals``),
 15 fps. Annotation layouts, both read into 0-based inclusive frame segments:
@@ -13,19 +13,6 @@ Videos are named ``<subject>_<camera>_<subject>_<activity>`` (``P03_cam01_P03_ce
 Splits are by subject: split N tests the subjects of ``TEST_SUBJECTS[N]`` (s1 P03-P15, s2
 P16-P28, s3 P29-P41, s4 P42-P54) and trains on the others.
 
-Tasks (``tinymem.data.classification_datamodule.BreakfastDataModule``):
-
-- ``subaction`` (task A): one clip per annotated segment, in time order; ``label`` is the
-  sub-action id of mapping.txt (48 classes, SIL included).
-- ``activity`` (task B, long-term activity detection): ``frames_per_video`` (256) frames evenly
-  spaced over the whole video, cut into consecutive clips of ``num_frames`` (16), fed in order;
-  ``label`` is the activity id (index in ``ACTIVITIES``, 10 classes) on every clip and, when
-  the video's annotation is read, ``actions`` the multi-hot [48] set of the sub-actions anywhere
-  in the video (the paper's table 12 target: all action categories of the video). The clips of
-  one video share ``video_id`` / ``video_name`` and run ``clip_index`` 0 .. num_clips - 1;
-  ``is_last`` marks the final clip, whose prediction is the memory model's video prediction
-  (the no-memory baseline averages the clip predictions of the same ``video_id``).
-
 Bad input raises DataFormatError naming the file and line: an unparsable line, a label name
 that mapping.txt does not list (unknown class), a gap or overlap between raw segments, a
 video name not in the ``<subject>_<camera>_<subject>_<activity>`` form or with an unknown
@@ -38,18 +25,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import torch
-from torchvision.transforms import v2
-
-from tinymem.data.clip_dataset import IGNORE_LABEL, StreamedClipDataset
 from tinymem.data.errors import data_error
-from tinymem.data.frame_sources import FrameSource
 from tinymem.data.text_files import read_text
-from tinymem.data.video import clip_frame_indices
-from tinymem.memory.caption_augment import CaptionAugment
-from tinymem.memory.captions import CaptionStore
 from tinymem.paths import PathType
 
 ACTIVITIES = (
@@ -360,135 +338,3 @@ def check_bundle_split(path: PathType, split: int, test: bool) -> list[Breakfast
                 number,
             )
     return [video for _, video in entries]
-
-
-class BreakfastSegments(StreamedClipDataset):
-    """Task A: one clip per annotated segment, streamed video by video in time order.
-
-    The clip is ``num_frames`` frames ``sample_rate`` apart centred on the segment's middle
-    frame, clamped to the video. ``label`` is the sub-action id.
-    """
-
-    label_defaults = {"label": IGNORE_LABEL}
-
-    def __init__(
-        self,
-        annotations: Sequence[BreakfastAnnotation],
-        sources: Mapping[str, FrameSource],
-        captions: CaptionStore,
-        num_frames: int,
-        sample_rate: int,
-        crop_size: int,
-        transform: v2.Transform,
-        caption_augment: CaptionAugment | None = None,
-    ) -> None:
-        ordered = sorted(annotations, key=lambda a: a.video.name)
-        self.annotations = ordered
-        self.items = [(a, s) for a in ordered for s in sorted(a.segments, key=lambda s: s.start)]
-        self.sample_rate = sample_rate
-        position = {a.video.name: i for i, a in enumerate(ordered)}
-        super().__init__(
-            video_names=[a.video.name for a in ordered],
-            item_videos=[position[a.video.name] for a, _ in self.items],
-            sources=sources,
-            captions=captions,
-            num_frames=num_frames,
-            crop_size=crop_size,
-            transform=transform,
-            caption_augment=caption_augment,
-        )
-
-    def frame_indices(self, index: int) -> list[int]:
-        """Clip frames centred in the segment, clamped to the video."""
-        annotation, segment = self.items[index]
-        source = self.sources[annotation.video.name]
-        total = source.num_frames
-        if segment.start >= total:
-            raise data_error(
-                annotation.path,
-                f"segment starts at frame {segment.start + 1} (1-based), but {source} has only "
-                f"{total} frames",
-                segment.line,
-            )
-        center = (segment.start + segment.end) // 2
-        return clip_frame_indices(center, self.num_frames, self.sample_rate, total)
-
-    def labels(self, index: int) -> dict[str, Any]:
-        """The sub-action id."""
-        return {"label": self.items[index][1].label}
-
-
-def video_frame_samples(total_frames: int, count: int) -> list[int]:
-    """``count`` frames evenly spaced over [0, total_frames - 1] (rounded, repeats allowed)."""
-    if total_frames < 1 or count < 1:
-        raise ValueError(f"expected total_frames and count >= 1, got {total_frames}, {count}")
-    return torch.linspace(0, total_frames - 1, count).round().long().tolist()
-
-
-class BreakfastActivityClips(StreamedClipDataset):
-    """Task B: ``frames_per_video`` evenly spaced frames per video, as consecutive clips in order.
-
-    Every video gives ``frames_per_video // num_frames`` clips of ``num_frames`` frames; each has
-    ``label`` = the activity id and ``is_last`` on the final clip. With ``actions`` (video name
-    -> sub-action ids occurring in it) each clip also has ``actions``: a multi-hot float
-    [num_actions] of the whole video's sub-actions.
-    """
-
-    label_defaults = {"label": IGNORE_LABEL, "is_last": False}
-
-    def __init__(
-        self,
-        videos: Sequence[BreakfastVideo],
-        sources: Mapping[str, FrameSource],
-        captions: CaptionStore,
-        num_frames: int,
-        frames_per_video: int,
-        crop_size: int,
-        transform: v2.Transform,
-        caption_augment: CaptionAugment | None = None,
-        actions: Mapping[str, Sequence[int]] | None = None,
-        num_actions: int = 0,
-    ) -> None:
-        if num_frames < 1 or frames_per_video % num_frames:
-            raise ValueError(
-                f"data.frames_per_video: expected a multiple of num_frames ({num_frames}), "
-                f"got {frames_per_video}"
-            )
-        self.video_list = sorted(videos, key=lambda v: v.name)
-        self.frames_per_video = frames_per_video
-        self.num_clips = frames_per_video // num_frames
-        self.actions = None
-        if actions is not None:
-            self.actions = {  # video name -> multi-hot [num_actions]
-                name: torch.zeros(num_actions).index_fill_(0, torch.tensor(list(ids)).long(), 1.0)
-                for name, ids in actions.items()
-            }
-            self.label_defaults = {**self.label_defaults, "actions": torch.zeros(num_actions)}
-        super().__init__(
-            video_names=[v.name for v in self.video_list],
-            item_videos=[i for i in range(len(self.video_list)) for _ in range(self.num_clips)],
-            sources=sources,
-            captions=captions,
-            num_frames=num_frames,
-            crop_size=crop_size,
-            transform=transform,
-            caption_augment=caption_augment,
-        )
-
-    def frame_indices(self, index: int) -> list[int]:
-        """The item's slice of the video's evenly spaced frames."""
-        video = self.video_list[self.item_videos[index]]
-        samples = video_frame_samples(self.sources[video.name].num_frames, self.frames_per_video)
-        first = self.clip_index[index] * self.num_frames
-        return samples[first : first + self.num_frames]
-
-    def labels(self, index: int) -> dict[str, Any]:
-        """The activity id, whether this is the video's last clip and the video's actions."""
-        video = self.video_list[self.item_videos[index]]
-        labels = {
-            "label": video.activity_index,
-            "is_last": self.clip_index[index] == self.num_clips - 1,
-        }
-        if self.actions is not None:
-            labels["actions"] = self.actions[video.name]
-        return labels

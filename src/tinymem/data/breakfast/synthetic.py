@@ -28,7 +28,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from tinymem.data.breakfast import (
+from tinymem.data.breakfast.formats import (
     ACTIVITIES,
     FPS,
     TEST_SUBJECTS,

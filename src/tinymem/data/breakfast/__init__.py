@@ -1,0 +1,1 @@
+"""Breakfast: file formats and splits, task A/B clip datasets, datamodule, synthetic world."""

@@ -1,0 +1,1 @@
+"""Epic-Kitchens-100: file formats, segment clip dataset, datamodule, synthetic world."""
