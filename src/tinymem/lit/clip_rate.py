@@ -21,9 +21,10 @@ def training_clip_fps(datamodule: Any) -> float | None:
 
     None when clips are sampled at each video file's own rate (videos of mixed rates).
     """
-    if getattr(datamodule, "frame_layout", None) == "jpeg":
-        return float(datamodule.frame_fps)
-    synthetic = getattr(datamodule, "synthetic", None)
+    options = getattr(datamodule, "options", None)  # a StreamingDataModule's checked settings
+    if getattr(options, "frame_layout", None) == "jpeg":
+        return float(options.frame_fps)
+    synthetic = getattr(options, "synthetic", None)
     fps = getattr(synthetic, "fps", None)
     return float(fps) if fps else None
 
