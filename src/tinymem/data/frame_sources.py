@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
 from tinymem.data.errors import data_error
 from tinymem.data.stream_decoder import StreamDecoder
@@ -184,13 +183,11 @@ class JpegFolderSource(FrameSource):
 
 
 def _decode_jpeg(path: Path, short_side: int | None) -> torch.Tensor:
-    """One JPEG as uint8 [3, H, W]: reduced by DCT scaling when short_side allows (PIL draft)."""
-    if short_side is not None:
-        with Image.open(path) as image:
-            width, height = image.size
-            ratio = min(width, height) / short_side  # target size = frame size / ratio
-            if ratio >= 2 and image.format == "JPEG":
-                image.draft("RGB", (math.ceil(width / ratio), math.ceil(height / ratio)))
-                array = np.array(image.convert("RGB"))  # [h, w, 3], writable
-                return torch.from_numpy(array).permute(2, 0, 1)  # channels-last view
-    return decode_jpeg(read_file(str(path)), mode=ImageReadMode.RGB)  # [3, H, W]
+    """One JPEG as uint8 [3, H, W] (PIL), reduced by DCT scaling when short_side allows (draft)."""
+    with Image.open(path) as image:
+        width, height = image.size
+        ratio = min(width, height) / short_side if short_side else 1.0  # target = size / ratio
+        if ratio >= 2 and image.format == "JPEG":
+            image.draft("RGB", (math.ceil(width / ratio), math.ceil(height / ratio)))
+        array = np.array(image.convert("RGB"))  # [h, w, 3], writable
+    return torch.from_numpy(array).permute(2, 0, 1)  # channels-last view
