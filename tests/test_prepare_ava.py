@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from torchvision.io import decode_jpeg, read_file
+from PIL import Image
 
 from tinymem.data.ava.frames import frame_file, read_frame_list
 from tinymem.data.video import probe_video, read_frames, write_video
@@ -31,7 +31,8 @@ def raw_videos(tmp_path: Path) -> Path:
 
 def source_frame(path: Path) -> int:
     """Source frame index shown by an extracted JPEG (from its grey level)."""
-    return round(float(decode_jpeg(read_file(str(path))).float().mean()) / STEP)
+    with Image.open(path) as image:
+        return round(float(np.asarray(image, dtype=np.float32).mean()) / STEP)
 
 
 def run(raw: Path, out: Path, *extra: str) -> int:
