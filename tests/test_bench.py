@@ -329,6 +329,14 @@ def test_data_engine_study_reports_decoders_stages_loaders_and_targets(
     loaders = {(r["data"], r["workers"]) for r in report.rows if "workers" in r}
     assert loaders == {(name, w) for name in LOADER_PATHS for w in (0, 2)}
     assert all(r["clip"] == "3x4x32x32" for r in report.rows if "workers" in r)
+    engine_rows = [r for r in report.rows if r.get("data") == "engine"]
+    assert all(r["device"] == "cpu" and r["device_ms_per_clip"] > 0 for r in engine_rows)
+    # without a GPU the device transform is CPU work: counting it makes each clip dearer
+    assert all(r["clips_per_cpu_s_with_device"] < r["clips_per_cpu_s"] for r in engine_rows)
+    device_grid = next(g for g in report.grids if g.title.startswith("Training loader with"))
+    assert [row[0] for row in device_grid.rows] == list(LOADER_PATHS)
     targets = report.grids[-1]
-    assert len(targets.rows) == 2  # the 1 -> 2 workers target needs a run with 1 worker
+    # decode, loader host side, loader with the CPU's device transform (no GPU here); the
+    # 1 -> 2 workers target needs a run with 1 worker
+    assert len(targets.rows) == 3
     assert all(row[2] in ("True", "False") for row in targets.rows)
