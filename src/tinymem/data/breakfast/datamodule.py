@@ -151,7 +151,10 @@ class BreakfastDataModule(ClipDataModule):
         video_dir = self.path("video_dir")
         patterns = (options.video_pattern, options.stereo_video_pattern)
         for split, videos in self._split(files).items():
-            sources = {v.name: VideoFileSource(video_dir / v.video_path(*patterns)) for v in videos}
+            sources = {
+                v.name: VideoFileSource(video_dir / v.video_path(*patterns), options.stream_decode)
+                for v in videos
+            }
             sources, missing = self.keep_available(sources, "video file")
             self.count("videos without a video file (skipped)", len(missing))
             kept = [v for v in videos if v.name not in missing]

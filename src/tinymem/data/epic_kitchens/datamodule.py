@@ -65,7 +65,8 @@ class EpicKitchensDataModule(ClipDataModule):
             return JpegFolderSource(
                 media_dir, options.frame_pattern, fields, options.first_frame_number
             )
-        return VideoFileSource(media_dir / options.video_pattern.format(**fields))
+        path = media_dir / options.video_pattern.format(**fields)
+        return VideoFileSource(path, stream=options.stream_decode)
 
     def setup(self, stage: str | None = None) -> None:
         """Read the annotation files and build the train/val segment datasets."""
