@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -90,6 +90,17 @@ class StreamOptions:
     def _set(self, key: str, value: Any) -> None:
         """Replace a field's config value by its converted value (in ``__post_init__``)."""
         object.__setattr__(self, key, value)
+
+    def _check_choice(self, key: str, allowed: Sequence[str]) -> None:
+        """Raise naming ``data.<key>`` unless its value is one of ``allowed``."""
+        value = getattr(self, key)
+        if value not in allowed:
+            raise ValueError(f"data.{key}: expected one of {allowed}, got {value!r}")
+
+    def _build_synthetic(self, spec_class: Callable[..., Any]) -> None:
+        """Turn the ``synthetic`` mapping, when set, into its spec (``spec_class(**mapping)``)."""
+        if self.synthetic is not None:
+            self._set("synthetic", spec_class(**self.synthetic))
 
     def path(self, key: str) -> Path | None:
         """Absolute path of the file or folder named by option ``key`` (None when unset)."""

@@ -63,10 +63,7 @@ class AvaOptions(StreamOptions):
     def __post_init__(self) -> None:
         """Check the frame layout and class count; build the augment and synthetic specs."""
         super().__post_init__()
-        if self.frame_layout not in FRAME_LAYOUTS:
-            raise ValueError(
-                f"data.frame_layout: expected one of {FRAME_LAYOUTS}, got {self.frame_layout!r}"
-            )
+        self._check_choice("frame_layout", FRAME_LAYOUTS)
         if self.frame_layout == "jpeg" and (self.frame_fps is None or not self.frame_lists):
             raise ValueError(
                 "data.frame_fps and data.frame_lists are required with frame_layout jpeg"
@@ -82,8 +79,7 @@ class AvaOptions(StreamOptions):
             )
         if not isinstance(self.augment, AvaAugment):  # a config mapping; empty or null: basic
             self._set("augment", AvaAugment(**(self.augment or {})))
-        if self.synthetic is not None:
-            self._set("synthetic", SyntheticSpec(**self.synthetic))
+        self._build_synthetic(SyntheticSpec)
 
 
 class AvaDataModule(StreamingDataModule):

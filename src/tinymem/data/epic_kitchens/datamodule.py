@@ -34,10 +34,8 @@ class EpicOptions(ClipOptions):
     def __post_init__(self) -> None:
         """Check the source; build the synthetic spec."""
         super().__post_init__()
-        if self.source not in EPIC_SOURCES:
-            raise ValueError(f"data.source: expected one of {EPIC_SOURCES}, got {self.source!r}")
-        if self.synthetic is not None:
-            self._set("synthetic", SyntheticEpicSpec(**self.synthetic))
+        self._check_choice("source", EPIC_SOURCES)
+        self._build_synthetic(SyntheticEpicSpec)
 
 
 class EpicKitchensDataModule(ClipDataModule):
