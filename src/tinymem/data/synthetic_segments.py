@@ -127,6 +127,40 @@ def write_captions(path: PathType, captions: Sequence[str]) -> None:
     Path(path).write_text("".join(lines))
 
 
+@dataclass(frozen=True)
+class SegmentVideo:
+    """A generated video: its segments, frame count and frames uint8 [T, H, W, 3]."""
+
+    segments: list[SceneSegment]
+    num_frames: int
+    frames: np.ndarray
+
+    def write_captions(
+        self, path: PathType, cue: Callable[[SceneSegment], str], dependent: str, idle: str
+    ) -> None:
+        """Write the CaptionStore file of :func:`frame_captions` (cue frames: ``cue(segment)``)."""
+        write_captions(path, frame_captions(self.segments, self.num_frames, cue, dependent, idle))
+
+
+def segment_video(
+    rng: np.random.Generator,
+    episode_colours: Sequence[str],
+    dependent_segments: int,
+    sizes: tuple[tuple[int, int], tuple[int, int]],
+    height: int,
+    width: int,
+) -> SegmentVideo:
+    """A video of episodes: per colour a cue segment, then ``dependent_segments`` dependent ones.
+
+    ``sizes`` are the (segment length, idle gap) ranges of :func:`layout_segments`; ``rng``
+    draws the layout, then the pixels (:func:`render`).
+    """
+    dependents = [DEPENDENT] * dependent_segments
+    plan = [(kind, colour) for colour in episode_colours for kind in [CUE, *dependents]]
+    segments, num_frames = layout_segments(rng, plan, *sizes)
+    return SegmentVideo(segments, num_frames, render(rng, segments, num_frames, height, width))
+
+
 def manifest(version: int, spec: object) -> dict:
     """JSON content of manifest.json for a generator version and a spec dataclass."""
     return {"generator_version": version, "spec": dataclasses.asdict(spec)}

@@ -41,14 +41,10 @@ from tinymem.data.breakfast.formats import (
     write_segmentation,
 )
 from tinymem.data.synthetic_segments import (
-    CUE,
     DEPENDENT,
     check_colours,
     ensure_generated,
-    frame_captions,
-    layout_segments,
-    render,
-    write_captions,
+    segment_video,
 )
 from tinymem.paths import PathType
 
@@ -169,30 +165,25 @@ def _generate(spec: SyntheticBreakfastSpec, out: Path) -> None:
         video = parse_video_name(name)
         colour = spec.colours[spec.activities.index(video.activity)]
         rng = np.random.default_rng([spec.seed, index])
-        plan = [
-            (kind, colour)
-            for _ in range(spec.episodes_per_video)
-            for kind in [CUE] + [DEPENDENT] * spec.dependent_segments
-        ]
-        scenes, num_frames = layout_segments(rng, plan, spec.segment_frames, spec.sil_frames)
-        labels = [0] * num_frames  # SIL
-        for scene in scenes:
+        episodes = [colour] * spec.episodes_per_video
+        sizes = (spec.segment_frames, spec.sil_frames)
+        generated = segment_video(rng, episodes, spec.dependent_segments, sizes, height, width)
+        labels = [0] * generated.num_frames  # SIL
+        for scene in generated.segments:
             labels[scene.start : scene.end + 1] = [spec.label(scene.kind, scene.colour)] * (
                 scene.end - scene.start + 1
             )
         segments = frames_to_segments(labels)
         write_groundtruth(out / GROUNDTRUTH_DIR / f"{name}.txt", segments, names)
         write_segmentation(out / SEGMENTATION_DIR / f"{name}.txt", segments, names)
-        frames = render(rng, scenes, num_frames, height, width)  # [T, H, W, 3]
-        write_avi(out / VIDEO_DIR / video.video_path(VIDEO_PATTERN, VIDEO_PATTERN), frames, FPS)
-        captions = frame_captions(
-            scenes,
-            num_frames,
+        path = out / VIDEO_DIR / video.video_path(VIDEO_PATTERN, VIDEO_PATTERN)
+        write_avi(path, generated.frames, FPS)  # [T, H, W, 3]
+        generated.write_captions(
+            out / CAPTION_DIR / f"{name}.jsonl",
             cue=lambda s: CAPTION_CUE.format(colour=s.colour),
             dependent=CAPTION_DEPENDENT,
             idle=CAPTION_IDLE,
         )
-        write_captions(out / CAPTION_DIR / f"{name}.jsonl", captions)
     for split in TEST_SUBJECTS:
         videos = [parse_video_name(name) for name in spec.video_names]
         for side, test in (("train", False), ("test", True)):

@@ -36,10 +36,7 @@ from tinymem.data.synthetic_segments import (
     DEPENDENT,
     check_colours,
     ensure_generated,
-    frame_captions,
-    layout_segments,
-    render,
-    write_captions,
+    segment_video,
 )
 from tinymem.data.video import write_video
 from tinymem.paths import PathType
@@ -182,28 +179,32 @@ def _generate(spec: SyntheticEpicSpec, out: Path) -> None:
         for index, (participant, video) in enumerate(video_ids(spec, split)):
             rng = np.random.default_rng([spec.seed, SPLIT_STREAMS[split], index])
             colours = rng.choice(len(spec.colours), size=spec.episodes_per_video)
-            plan = [
-                (kind, spec.colours[int(c)])
-                for c in colours
-                for kind in [CUE] + [DEPENDENT] * spec.dependent_segments
-            ]
-            segments, num_frames = layout_segments(rng, plan, spec.segment_frames, spec.gap_frames)
             size = spec.frame_size
-            frames = render(rng, segments, num_frames, size, size)  # [T, S, S, 3]
+            generated = segment_video(
+                rng,
+                [spec.colours[int(c)] for c in colours],
+                spec.dependent_segments,
+                (spec.segment_frames, spec.gap_frames),
+                size,
+                size,
+            )
+            segments, num_frames, frames = (
+                generated.segments,
+                generated.num_frames,
+                generated.frames,
+            )
             media = out / MEDIA_DIR / participant
             if spec.write_videos:
                 (media / "videos").mkdir(parents=True, exist_ok=True)
-                write_video(media / "videos" / f"{video}.MP4", frames, spec.fps)
+                write_video(media / "videos" / f"{video}.MP4", frames, spec.fps)  # [T, S, S, 3]
             if spec.write_frames:
                 _write_frames(media / "rgb_frames" / video, frames)
-            captions = frame_captions(
-                segments,
-                num_frames,
+            generated.write_captions(
+                out / CAPTION_DIR / f"{video}.jsonl",
                 cue=lambda s: CAPTION_CUE.format(colour=s.colour, noun=spec.noun(s.colour)[0]),
                 dependent=CAPTION_DEPENDENT,
                 idle=CAPTION_IDLE,
             )
-            write_captions(out / CAPTION_DIR / f"{video}.jsonl", captions)
             rows += _annotations(spec, participant, video, segments)
             infos.append(EpicVideoInfo(video, num_frames / spec.fps, float(spec.fps), size, size))
         write_epic_annotations(annotation_dir / file_name, rows)
