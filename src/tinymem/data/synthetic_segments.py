@@ -24,6 +24,7 @@ from tinymem.data.ava.synthetic import (
     BACKGROUND_TINT,
     COLOUR_RGB,
     HELD_RGB,
+    check_colours,
 )
 from tinymem.paths import PathType
 
@@ -45,14 +46,6 @@ class SceneSegment:
     end: int
     kind: str  # CUE or DEPENDENT
     colour: str  # the cue's colour (for a dependent segment: the colour it depends on)
-
-
-def check_colours(colours: Sequence[str], minimum: int = 2) -> list[str]:
-    """Problems with a colour list: unknown names, repeats, fewer than ``minimum``."""
-    unknown = [c for c in colours if c not in COLOUR_RGB]
-    if unknown or len(set(colours)) != len(colours) or len(colours) < minimum:
-        return [f"colours must be >= {minimum} distinct names from {sorted(COLOUR_RGB)}"]
-    return []
 
 
 def layout_segments(
@@ -186,3 +179,18 @@ def ensure_generated(
     path.write_text(json.dumps(expected, indent=2) + "\n")
     logger.info("wrote synthetic dataset to %s", out)
     return out
+
+
+__all__ = [
+    "CUE",
+    "DEPENDENT",
+    "SceneSegment",
+    "SegmentVideo",
+    "check_colours",
+    "ensure_generated",
+    "frame_captions",
+    "layout_segments",
+    "render",
+    "segment_video",
+    "write_captions",
+]

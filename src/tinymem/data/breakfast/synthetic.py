@@ -46,6 +46,7 @@ from tinymem.data.synthetic_segments import (
     ensure_generated,
     segment_video,
 )
+from tinymem.data.synthetic_spec import WorldSpec
 from tinymem.paths import PathType
 
 GENERATOR_VERSION = 1  # bump when the generated content changes
@@ -67,10 +68,9 @@ CAPTION_IDLE = "an empty kitchen counter"
 
 
 @dataclass(frozen=True)
-class SyntheticBreakfastSpec:
-    """Size and timing of the synthetic Breakfast world; the files are a function of it."""
+class SyntheticBreakfastSpec(WorldSpec):
+    """Size and timing of the synthetic Breakfast world (after ``seed``)."""
 
-    seed: int = 0
     subjects: tuple[str, ...] = ("P03", "P16", "P29", "P42")  # one test subject per split
     activities: tuple[str, ...] = ("cereals", "coffee", "juice", "tea")
     cameras: tuple[str, ...] = ("cam01",)
@@ -81,17 +81,10 @@ class SyntheticBreakfastSpec:
     frame_size: int = 64  # width; height is 3/4 of it
     colours: tuple[str, ...] = ("red", "green", "blue", "yellow")  # of activities[i]
 
-    def __post_init__(self) -> None:
-        """Check the values; lists from a config become tuples."""
-        for name in (
-            "subjects",
-            "activities",
-            "cameras",
-            "segment_frames",
-            "sil_frames",
-            "colours",
-        ):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+    list_fields = ("subjects", "activities", "cameras", "segment_frames", "sil_frames", "colours")
+
+    def problems(self) -> list[str]:
+        """What keeps these values from making a valid world."""
         problems = check_colours(self.colours)
         if len(self.colours) < len(self.activities):
             problems.append("need a colour per activity")
@@ -112,8 +105,7 @@ class SyntheticBreakfastSpec:
             problems.append("sil_frames must be [min, max] with 1 <= min <= max")
         if self.frame_size < 16 or self.frame_size % 8:
             problems.append("frame_size must be a multiple of 8, >= 16")
-        if problems:
-            raise ValueError(f"invalid SyntheticBreakfastSpec({self}): " + "; ".join(problems))
+        return problems
 
     @property
     def class_names(self) -> list[str]:
