@@ -77,7 +77,7 @@ class BlankSource(FrameSource):
     def exists(self) -> bool:
         return True
 
-    def read(self, indices):
+    def read(self, indices, upcoming=(), short_side=None):
         self.reads.append(list(indices))
         return torch.zeros(len(indices), 3, 8, 8, dtype=torch.uint8)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import random
 from fractions import Fraction
 from pathlib import Path
@@ -10,7 +11,9 @@ import av
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 
+from tinymem.config import compose_config
 from tinymem.data.stream_decoder import StreamDecoder, upcoming_frames
 from tinymem.data.video import clip_frame_indices, probe_video, read_frames
 
@@ -119,3 +122,77 @@ def test_upcoming_frames_reach_every_overlapping_later_clip() -> None:
     assert upcoming_frames(clips[0], clips[1:]) == [3, 7, 11, 8, 12, 16, 12, 16, 20]
     assert upcoming_frames(clips[2], clips[3:]) == [12, 16, 20]
     assert upcoming_frames(clips[3], []) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# the clip datasets (EK-100, Breakfast) read their video files in stream order
+
+EPIC_WORLD = ["num_train_videos=3", "num_val_videos=1", "write_frames=false"]
+BREAKFAST_WORLD = ["subjects=[P03,P16,P29]", "activities=[cereals,tea]", "sil_frames=[2,4]"]
+CLIP_WORLDS = {  # name -> (data config, its overrides: a tiny synthetic world, video files)
+    "epic": ("synthetic_epic", ["data.source=video", *(f"data.synthetic.{o}" for o in EPIC_WORLD)]),
+    "breakfast_subaction": ("synthetic_breakfast", ["data.task=subaction"]),
+    "breakfast_activity": ("synthetic_breakfast", ["data.task=activity"]),
+}
+CLIP_WORLDS["breakfast_subaction"][1].extend(f"data.synthetic.{o}" for o in BREAKFAST_WORLD)
+CLIP_WORLDS["breakfast_activity"][1].extend(f"data.synthetic.{o}" for o in BREAKFAST_WORLD)
+CLIP_SIZES = ["data.crop_size=24", "data.train_short_side=[24,28]", "data.eval_short_side=24"]
+CLIP_SIZES += ["data.batch_size=2", "data.synthetic.frame_size=32", "data.augment={}"]
+RESUME_AT = 3  # training batches consumed before the simulated restart
+
+
+def clip_datamodule(name: str, root: Path, stream_decode: bool, *extra: str):
+    """The set-up datamodule of a tiny ``CLIP_WORLDS`` world in ``root`` (generated if missing)."""
+    data, overrides = CLIP_WORLDS[name]
+    cfg = compose_config(
+        "train",
+        [f"data={data}", f"data.root={root}", f"data.stream_decode={stream_decode}"]
+        + overrides
+        + CLIP_SIZES
+        + list(extra),
+    )
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup()
+    return datamodule
+
+
+def assert_same_batches(got: list[dict], expected: list[dict]) -> None:
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected, strict=True):
+        assert a.keys() == b.keys()
+        for key, value in a.items():
+            same = torch.equal if isinstance(value, torch.Tensor) else operator.eq
+            assert same(value, b[key]), key
+
+
+@pytest.mark.parametrize("name", sorted(CLIP_WORLDS))
+def test_clip_datasets_decode_in_stream_order_with_the_per_clip_pixels(
+    name: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """An epoch with ``stream_decode`` on and off gives the same batches; so do a resume and
+    worker processes (each owning rows, so its decoders walk their videos forward)."""
+    world = tmp_path_factory.getbasetemp() / f"clip_world_{CLIP_WORLDS[name][0]}"
+    per_clip = clip_datamodule(name, world, stream_decode=False)
+    torch.manual_seed(0)
+    loader = per_clip.train_dataloader()
+    expected, resume_state = [], None
+    for step, batch in enumerate(loader):
+        expected.append(batch)
+        if step + 1 == RESUME_AT:
+            resume_state = loader.batch_sampler.state_dict(RESUME_AT)
+    assert len(expected) > RESUME_AT and resume_state is not None
+
+    streamed = clip_datamodule(name, world, stream_decode=True)
+    torch.manual_seed(0)
+    assert_same_batches(list(streamed.train_dataloader()), expected)
+    sources = streamed.datasets["train"].sources.values()
+    for source in sources:  # one forward walk per video, each frame decoded at most once
+        assert source.decoder.seeks == 1 and source.decoder.decoded <= source.num_frames
+
+    resumed = clip_datamodule(name, world, stream_decode=True)
+    resumed.resume_state = resume_state  # a restarted process continuing mid-epoch
+    assert_same_batches(list(resumed.train_dataloader()), expected[RESUME_AT:])
+
+    workers = clip_datamodule(name, world, True, "data.num_workers=2")
+    assert_same_batches(list(workers.val_dataloader()), list(per_clip.val_dataloader()))

@@ -4,7 +4,9 @@ A :class:`~tinymem.data.stream_datamodule.StreamingDataModule` (loaders, resume,
 reporting, options) whose datasets are :class:`~tinymem.data.clip_dataset.StreamedClipDataset`
 s, collated with :func:`tinymem.data.clip_dataset.collate_clips`, with the clip transforms of
 appendix A and label smoothing (read by the LightningModule's loss). File names are relative to
-``root``; videos whose frames / video file is missing are skipped and counted.
+``root``; videos whose frames / video file is missing are skipped and counted. Video files are
+decoded forward in stream order with ``stream_decode`` (False: open and seek per clip; same
+pixels).
 """
 
 from __future__ import annotations

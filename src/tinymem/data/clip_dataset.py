@@ -26,7 +26,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from tinymem.data.frame_sources import FrameSource
-from tinymem.data.streaming import PAD_INDEX
+from tinymem.data.stream_decoder import upcoming_frames
+from tinymem.data.streaming import PAD_INDEX, padding_stream_keys, stack_videos
 from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
 
@@ -39,7 +40,9 @@ class StreamedClipDataset(Dataset, ABC):
 
     Subclasses fill ``item_videos`` (the video position of each item, non-decreasing) and say
     which frames each item reads and what its labels are. ``label_defaults`` gives every label
-    key with its padding value.
+    key with its padding value. Each read tells the source the frames of the video's next
+    overlapping clips (:func:`~tinymem.data.stream_decoder.upcoming_frames`), so a video file
+    read in stream order is decoded forward, each frame once.
     """
 
     label_defaults: Mapping[str, Any] = {}
@@ -90,12 +93,7 @@ class StreamedClipDataset(Dataset, ABC):
         size = self.crop_size
         return {
             "video": torch.zeros(RGB, self.num_frames, size, size),
-            "video_id": -1,
-            "video_name": "",
-            "clip_index": -1,
-            "is_first": True,
-            "valid": False,
-            "captions": [""] * self.num_frames,
+            **padding_stream_keys(self.num_frames),
             **dict(self.label_defaults),
         }
 
@@ -104,7 +102,9 @@ class StreamedClipDataset(Dataset, ABC):
             return self.padding_item()
         video = self.video_names[self.item_videos[index]]
         frame_ids = self.frame_indices(index)
-        frames = self.sources[video].read(frame_ids)  # [T, 3, H, W] uint8
+        later = self.videos[self.item_videos[index]][self.clip_index[index] + 1 :]
+        upcoming = upcoming_frames(frame_ids, map(self.frame_indices, later))
+        frames = self.sources[video].read(frame_ids, upcoming)  # [T, 3, H, W] uint8
         clip = self.transform(tv_tensors.Video(frames))  # [T, 3, h, w] float
         captions = self.captions.captions(video, frame_ids)
         if self.caption_augment is not None:
@@ -121,9 +121,12 @@ class StreamedClipDataset(Dataset, ABC):
         }
 
 
-def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack a streaming batch (see the module docstring for the keys and shapes)."""
-    batch: dict[str, Any] = {"video": torch.stack([item["video"] for item in items])}
+def collate_clips(items: list[dict[str, Any]], pin_memory: bool = False) -> dict[str, Any]:
+    """Stack a streaming batch (see the module docstring for the keys and shapes).
+
+    ``pin_memory``: the clips are stacked into page-locked memory.
+    """
+    batch: dict[str, Any] = {"video": stack_videos([item["video"] for item in items], pin_memory)}
     for key in items[0]:
         if key == "video":
             continue

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
+from tinymem.data.stream_loader import StreamingDataLoader
 from tinymem.data.streaming import StreamingBatchSampler
 from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
@@ -55,6 +56,7 @@ class StreamOptions:
     pin_memory: bool = False  # page-locked batches for faster host-to-GPU copies
     persistent_workers: bool = True  # keep worker processes between epochs (num_workers > 0)
     seed: int = 0  # video-order shuffling seed
+    stream_decode: bool = True  # decode each video file forward in stream order
     caption_augment: CaptionAugment | None = None  # training only; empty / null: none
     synthetic: Any = None  # the synthetic world's spec (subclasses give its type); null: real data
 
@@ -89,6 +91,17 @@ class StreamOptions:
         """Replace a field's config value by its converted value (in ``__post_init__``)."""
         object.__setattr__(self, key, value)
 
+    def _check_choice(self, key: str, allowed: Sequence[str]) -> None:
+        """Raise naming ``data.<key>`` unless its value is one of ``allowed``."""
+        value = getattr(self, key)
+        if value not in allowed:
+            raise ValueError(f"data.{key}: expected one of {allowed}, got {value!r}")
+
+    def _build_synthetic(self, spec_class: Callable[..., Any]) -> None:
+        """Turn the ``synthetic`` mapping, when set, into its spec (``spec_class(**mapping)``)."""
+        if self.synthetic is not None:
+            self._set("synthetic", spec_class(**self.synthetic))
+
     def path(self, key: str) -> Path | None:
         """Absolute path of the file or folder named by option ``key`` (None when unset)."""
         name = getattr(self, key)
@@ -99,8 +112,9 @@ class StreamingDataModule(pl.LightningDataModule):
     """Streams the ``train`` / ``val`` datasets that ``setup`` builds, B parallel streams per rank.
 
     Subclasses set ``options_class`` (their options dataclass) and, as static methods,
-    ``collate`` (the batch contract of their items) and ``write_synthetic`` (the generator of
-    their synthetic world, called with ``root`` and the ``synthetic`` spec), and fill
+    ``collate`` (the batch contract of their items; keyword ``pin_memory``) and
+    ``write_synthetic`` (the generator of their synthetic world, called with ``root`` and the
+    ``synthetic`` spec), and fill
     ``datasets`` in ``setup``, then call :meth:`report`. A dataset gives ``videos`` (each video's
     item indices in temporal order) and ``video_names``. Constructor keywords are the data
     config's keys (see ``options_class``); the checked values are in ``options``.
@@ -163,16 +177,17 @@ class StreamingDataModule(pl.LightningDataModule):
             self.resume_state = None
         return self.make_loader(dataset, sampler)
 
-    def make_loader(self, dataset: Dataset, sampler: StreamingBatchSampler) -> DataLoader:
-        """A DataLoader reading ``sampler``'s batches of ``dataset`` (worker processes read whole
-        batches in turn); a datamodule whose collate supports it may use a streaming loader."""
-        return DataLoader(
+    def make_loader(self, dataset: Dataset, sampler: StreamingBatchSampler) -> StreamingDataLoader:
+        """The streaming loader: with workers, each worker owns a fixed subset of the rows, so
+        its decoders keep walking their videos forward (``collate`` takes ``pin_memory``)."""
+        options = self.options
+        return StreamingDataLoader(
             dataset,
-            batch_sampler=sampler,
-            collate_fn=self.collate,
-            num_workers=self.options.num_workers,
-            pin_memory=self.options.pin_memory,
-            persistent_workers=self.options.persistent_workers and self.options.num_workers > 0,
+            sampler,
+            self.collate,
+            num_workers=options.num_workers,
+            pin_memory=options.pin_memory,
+            persistent_workers=options.persistent_workers and options.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

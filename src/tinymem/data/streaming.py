@@ -28,6 +28,26 @@ PAD_INDEX = -1  # a padded (masked) row: the dataset must yield a placeholder th
 RNG_HISTORY = 8
 
 
+def padding_stream_keys(num_frames: int) -> dict[str, Any]:
+    """The stream keys of a ``PAD_INDEX`` item: no video, a first and invalid clip, no captions."""
+    return {
+        "video_id": -1,
+        "video_name": "",
+        "clip_index": -1,
+        "is_first": True,
+        "valid": False,
+        "captions": [""] * num_frames,
+    }
+
+
+def stack_videos(videos: Sequence[torch.Tensor], pin_memory: bool = False) -> torch.Tensor:
+    """A batch's clips (all of one shape) stacked into [B, ...]; page-locked with ``pin_memory``."""
+    stacked = torch.empty(
+        (len(videos), *videos[0].shape), dtype=videos[0].dtype, pin_memory=pin_memory
+    )
+    return torch.stack(list(videos), out=stacked)
+
+
 def stream_schedule(video_lengths: Sequence[int], num_streams: int) -> tuple[list[list[int]], int]:
     """Assign videos (in queue order) to streams; return each stream's video list and step count.
 

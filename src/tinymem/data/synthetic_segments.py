@@ -24,6 +24,7 @@ from tinymem.data.ava.synthetic import (
     BACKGROUND_TINT,
     COLOUR_RGB,
     HELD_RGB,
+    check_colours,
 )
 from tinymem.paths import PathType
 
@@ -45,14 +46,6 @@ class SceneSegment:
     end: int
     kind: str  # CUE or DEPENDENT
     colour: str  # the cue's colour (for a dependent segment: the colour it depends on)
-
-
-def check_colours(colours: Sequence[str], minimum: int = 2) -> list[str]:
-    """Problems with a colour list: unknown names, repeats, fewer than ``minimum``."""
-    unknown = [c for c in colours if c not in COLOUR_RGB]
-    if unknown or len(set(colours)) != len(colours) or len(colours) < minimum:
-        return [f"colours must be >= {minimum} distinct names from {sorted(COLOUR_RGB)}"]
-    return []
 
 
 def layout_segments(
@@ -127,6 +120,40 @@ def write_captions(path: PathType, captions: Sequence[str]) -> None:
     Path(path).write_text("".join(lines))
 
 
+@dataclass(frozen=True)
+class SegmentVideo:
+    """A generated video: its segments, frame count and frames uint8 [T, H, W, 3]."""
+
+    segments: list[SceneSegment]
+    num_frames: int
+    frames: np.ndarray
+
+    def write_captions(
+        self, path: PathType, cue: Callable[[SceneSegment], str], dependent: str, idle: str
+    ) -> None:
+        """Write the CaptionStore file of :func:`frame_captions` (cue frames: ``cue(segment)``)."""
+        write_captions(path, frame_captions(self.segments, self.num_frames, cue, dependent, idle))
+
+
+def segment_video(
+    rng: np.random.Generator,
+    episode_colours: Sequence[str],
+    dependent_segments: int,
+    sizes: tuple[tuple[int, int], tuple[int, int]],
+    height: int,
+    width: int,
+) -> SegmentVideo:
+    """A video of episodes: per colour a cue segment, then ``dependent_segments`` dependent ones.
+
+    ``sizes`` are the (segment length, idle gap) ranges of :func:`layout_segments`; ``rng``
+    draws the layout, then the pixels (:func:`render`).
+    """
+    dependents = [DEPENDENT] * dependent_segments
+    plan = [(kind, colour) for colour in episode_colours for kind in [CUE, *dependents]]
+    segments, num_frames = layout_segments(rng, plan, *sizes)
+    return SegmentVideo(segments, num_frames, render(rng, segments, num_frames, height, width))
+
+
 def manifest(version: int, spec: object) -> dict:
     """JSON content of manifest.json for a generator version and a spec dataclass."""
     return {"generator_version": version, "spec": dataclasses.asdict(spec)}
@@ -152,3 +179,18 @@ def ensure_generated(
     path.write_text(json.dumps(expected, indent=2) + "\n")
     logger.info("wrote synthetic dataset to %s", out)
     return out
+
+
+__all__ = [
+    "CUE",
+    "DEPENDENT",
+    "SceneSegment",
+    "SegmentVideo",
+    "check_colours",
+    "ensure_generated",
+    "frame_captions",
+    "layout_segments",
+    "render",
+    "segment_video",
+    "write_captions",
+]

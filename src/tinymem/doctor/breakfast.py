@@ -11,13 +11,11 @@ from tinymem.data.breakfast.formats import (
     FPS,
     BreakfastVideo,
     Segment,
+    annotation_reader,
     check_bundle_split,
-    find_groundtruth_files,
-    find_segmentation_files,
+    find_annotation_files,
     parse_video_name,
-    read_groundtruth,
     read_mapping,
-    read_segmentation,
     split_videos,
 )
 from tinymem.data.errors import DataFormatError
@@ -29,20 +27,15 @@ from tinymem.doctor.report import Report, split_location
 
 def _annotation_files(data: DictConfig, root: Path, report: Report) -> dict[str, Path] | None:
     """Video name -> annotation file in the configured layout (a row says what was found)."""
-    if data.annotation_format == "segmentation":
-        folder = root / data.segmentation_dir
-        files = report.attempt("annotation files", lambda: find_segmentation_files(folder))
-        if files is not None:
-            report.ok("annotation files", f"{len(files)} raw segmentation files", folder)
-        return files
-    folder = root / data.groundtruth_dir
-    found = report.attempt("annotation files", lambda: find_groundtruth_files(folder))
+    segmentation = data.annotation_format == "segmentation"
+    folder = root / (data.segmentation_dir if segmentation else data.groundtruth_dir)
+    found = report.attempt(
+        "annotation files", lambda: find_annotation_files(data.annotation_format, folder)
+    )
     if found is None:
         return None
-    if found.ignored:
-        report.warning("annotation files", found.describe(), folder)
-    else:
-        report.ok("annotation files", found.describe(), folder)
+    row = report.warning if found.ignored else report.ok
+    row("annotation files", found.description, folder)
     return found.files
 
 
@@ -50,7 +43,7 @@ def _read_all(
     data: DictConfig, files: dict[str, Path], classes: dict[str, int], report: Report
 ) -> dict[str, list[Segment]]:
     """Segments of every annotation file; a row with the first bad file and how many."""
-    reader = read_segmentation if data.annotation_format == "segmentation" else read_groundtruth
+    reader = annotation_reader(data.annotation_format)
     segments, errors = {}, []
     for name, path in files.items():
         try:

@@ -19,6 +19,7 @@ GIB = 1024**3
 SECONDS_PER_HOUR = 3600
 FPS_TOLERANCE = 0.01  # relative frame-rate difference reported as a mismatch
 TIMED_CLIPS = 3  # clips decoded to estimate the decode time
+CLAMPED = "end before an annotation does (clips clamped)"  # the warning on short video ends
 
 
 @dataclass(frozen=True)
@@ -162,24 +163,17 @@ def _length_rows(
     report: Report, what: str, ok: list[str], short: list, clamped: list, scope: str
 ) -> None:
     """Rows for videos too short for their annotations (error) or for a clip end (warning)."""
-    if short:
-        name, total, start, need = short[0]
-        report.error(
-            f"{what} length",
-            f"{len(short)} of {len(ok)} too short (truncated?), first {name}: {total} frames, "
-            f"but an annotation starts at frame {start}",
-            need.where,
-        )
-    else:
+    if not short:
         report.ok(f"{what} length", f"{len(ok)} cover their annotations {scope}".strip())
-    if clamped:
-        name, total, stop, need = clamped[0]
-        report.warning(
-            f"{what} end",
-            f"{len(clamped)} of {len(ok)} end before an annotation does (clips clamped), first "
-            f"{name}: {total} frames, annotation ends at frame {stop}",
-            location(need.source),
-        )
+    for found, row, check, problem, annotation in (
+        (short, report.error, "length", "too short (truncated?)", "but an annotation starts"),
+        (clamped, report.warning, "end", CLAMPED, "annotation ends"),
+    ):
+        if found:  # a row on the first such video
+            name, total, frame, need = found[0]
+            where = need.where if found is short else location(need.source)
+            message = f"{len(found)} of {len(ok)} {problem}, first {name}: {total} frames, "
+            row(f"{what} {check}", f"{message}{annotation} at frame {frame}", where)
 
 
 def _cost_rows(report: Report, sources: list[FrameSource], count: int, clip: ClipSpec) -> None:

@@ -25,8 +25,6 @@ from tinymem.data.device_transform import finish_clips
 from tinymem.data.errors import DataFormatError, data_error
 from tinymem.data.frame_sources import FrameSource, VideoFileSource
 from tinymem.data.stream_datamodule import StreamingDataModule, StreamOptions
-from tinymem.data.stream_loader import StreamingDataLoader
-from tinymem.data.streaming import StreamingBatchSampler
 from tinymem.memory.captions import CaptionStore
 
 log = logging.getLogger(__name__)
@@ -59,17 +57,13 @@ class AvaOptions(StreamOptions):
     frame_fps: float | None = None
     augment: AvaAugment = AvaAugment()
     num_classes: int | None = None
-    stream_decode: bool = True  # decode each video file forward in stream order
     device_transform: bool = False  # uint8 clips, colour jitter + normalisation on the device
     reduced_decode: bool = True  # large JPEG frames decoded at reduced size
 
     def __post_init__(self) -> None:
         """Check the frame layout and class count; build the augment and synthetic specs."""
         super().__post_init__()
-        if self.frame_layout not in FRAME_LAYOUTS:
-            raise ValueError(
-                f"data.frame_layout: expected one of {FRAME_LAYOUTS}, got {self.frame_layout!r}"
-            )
+        self._check_choice("frame_layout", FRAME_LAYOUTS)
         if self.frame_layout == "jpeg" and (self.frame_fps is None or not self.frame_lists):
             raise ValueError(
                 "data.frame_fps and data.frame_lists are required with frame_layout jpeg"
@@ -85,8 +79,7 @@ class AvaOptions(StreamOptions):
             )
         if not isinstance(self.augment, AvaAugment):  # a config mapping; empty or null: basic
             self._set("augment", AvaAugment(**(self.augment or {})))
-        if self.synthetic is not None:
-            self._set("synthetic", SyntheticSpec(**self.synthetic))
+        self._build_synthetic(SyntheticSpec)
 
 
 class AvaDataModule(StreamingDataModule):
@@ -221,20 +214,6 @@ class AvaDataModule(StreamingDataModule):
             val_gt, val_sources, train=False, boxes=proposals, **common
         )
         self.report()
-
-    def make_loader(
-        self, dataset: AvaKeyframeClips, sampler: StreamingBatchSampler
-    ) -> StreamingDataLoader:
-        """The streaming loader: with workers, each worker owns a fixed subset of the rows."""
-        options = self.options
-        return StreamingDataLoader(
-            dataset,
-            sampler,
-            collate_keyframes,
-            num_workers=options.num_workers,
-            pin_memory=options.pin_memory,
-            persistent_workers=options.persistent_workers and options.num_workers > 0,
-        )
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Finish uint8 clips on the device: colour jitter, float, normalise (device_transform)."""

@@ -19,7 +19,7 @@ from tinymem.data.device_transform import NO_JITTER, jitter_params
 from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import FrameSource
 from tinymem.data.stream_decoder import upcoming_frames
-from tinymem.data.streaming import PAD_INDEX
+from tinymem.data.streaming import PAD_INDEX, padding_stream_keys, stack_videos
 from tinymem.data.video import clip_frame_indices
 from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
@@ -218,12 +218,7 @@ class AvaKeyframeClips(Dataset):
             "boxes": torch.zeros(0, 4),
             "box_scores": torch.zeros(0),
             "labels": torch.zeros(0, len(self.class_index)),
-            "video_id": -1,
-            "video_name": "",
-            "clip_index": -1,
-            "is_first": True,
-            "valid": False,
-            "captions": [""] * self.num_frames,
+            **padding_stream_keys(self.num_frames),
         }
 
     def _labels(self, labels: list[int]) -> Tensor:
@@ -321,15 +316,12 @@ def collate_keyframes(items: list[dict[str, Any]], pin_memory: bool = False) -> 
         scores[row, :n] = item["box_scores"]
         labels[row, :n] = item["labels"]
         box_mask[row, :n] = True
-    videos = [item["video"] for item in items]
-    stacked = torch.empty(
-        (batch, *videos[0].shape), dtype=videos[0].dtype, pin_memory=pin_memory
-    )  # [B, 3, T, H, W] float, or [B, T, H, W, 3] uint8
     extra = {}
     if "color_jitter" in items[0]:
         extra["color_jitter"] = torch.stack([item["color_jitter"] for item in items])  # [B, 7]
     return {
-        "video": torch.stack(videos, out=stacked),
+        # [B, 3, T, H, W] float, or [B, T, H, W, 3] uint8
+        "video": stack_videos([item["video"] for item in items], pin_memory),
         **extra,
         "boxes": boxes,  # [B, N, 4]
         "box_scores": scores,  # [B, N]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from tinymem.data.ava.formats import (
     write_label_map,
     write_proposals,
 )
+from tinymem.data.synthetic_spec import WorldSpec
 from tinymem.data.video import write_video
 from tinymem.paths import PathType
 
@@ -94,11 +96,18 @@ CAPTION_DEPENDENT = "a person holds a cup"
 CAPTION_STAND = "a person stands in a room"
 
 
-@dataclass(frozen=True)
-class SyntheticSpec:
-    """Size and timing of the synthetic world; the generated files are a function of it."""
+def check_colours(colours: Sequence[str], minimum: int = 2) -> list[str]:
+    """Problems with a colour list: unknown names, repeats, fewer than ``minimum``."""
+    unknown = [c for c in colours if c not in COLOUR_RGB]
+    if unknown or len(set(colours)) != len(colours) or len(colours) < minimum:
+        return [f"colours must be >= {minimum} distinct names from {sorted(COLOUR_RGB)}"]
+    return []
 
-    seed: int = 0
+
+@dataclass(frozen=True)
+class SyntheticSpec(WorldSpec):
+    """Size and timing of the synthetic world (after ``seed``); the files are a function of it."""
+
     num_train_videos: int = 48
     num_val_videos: int = 16
     episodes_per_video: int = 3
@@ -109,26 +118,17 @@ class SyntheticSpec:
     first_keyframe_sec: int = 902
     colours: tuple[str, ...] = ("red", "green", "blue", "yellow")
 
-    def __post_init__(self) -> None:
-        """Check the values can make a valid world; colours from a config list become a tuple."""
-        object.__setattr__(self, "colours", tuple(self.colours))
-        problems = []
-        for name in ("num_train_videos", "num_val_videos", "dependent_clips", "seed"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0")
-        if self.episodes_per_video < 1:
-            problems.append("episodes_per_video must be >= 1")
-        if self.fps < 2:
-            problems.append("fps must be >= 2")
+    list_fields = ("colours",)
+
+    def problems(self) -> list[str]:
+        """What keeps these values from making a valid world."""
+        counts = dict.fromkeys(("num_train_videos", "num_val_videos", "dependent_clips", "seed"), 0)
+        problems = self.below({**counts, "episodes_per_video": 1, "fps": 2})
         if self.frame_size < 32 or self.frame_size % 2:  # smaller frames cannot fit the scene
             problems.append("frame_size must be even and >= 32")
         if self.first_keyframe_sec <= self.video_start_sec:
             problems.append("first_keyframe_sec must be > video_start_sec")
-        unknown = [c for c in self.colours if c not in COLOUR_RGB]
-        if unknown or len(set(self.colours)) != len(self.colours) or len(self.colours) < 2:
-            problems.append(f"colours must be >= 2 distinct names from {sorted(COLOUR_RGB)}")
-        if problems:
-            raise ValueError(f"invalid SyntheticSpec({self}): " + "; ".join(problems))
+        return problems + check_colours(self.colours)
 
     @property
     def keyframes(self) -> list[int]:

@@ -13,13 +13,10 @@ from tinymem.data.breakfast.formats import (
     ACTIVITIES,
     BreakfastAnnotation,
     BreakfastVideo,
-    check_bundle_split,
-    find_groundtruth_files,
-    find_segmentation_files,
-    parse_video_name,
-    read_groundtruth,
+    annotation_reader,
+    find_annotation_files,
     read_mapping,
-    read_segmentation,
+    split_sides,
     split_videos,
 )
 from tinymem.data.breakfast.synthetic import SyntheticBreakfastSpec, ensure_synthetic_breakfast
@@ -58,18 +55,9 @@ class BreakfastOptions(ClipOptions):
     def __post_init__(self) -> None:
         """Check the task, format, bundles, split and task B's frame count; build the spec."""
         super().__post_init__()
-        if self.task not in BREAKFAST_TASKS:
-            raise ValueError(f"data.task: expected one of {BREAKFAST_TASKS}, got {self.task!r}")
-        if self.activity_target not in ACTIVITY_TARGETS:
-            raise ValueError(
-                f"data.activity_target: expected one of {ACTIVITY_TARGETS}, "
-                f"got {self.activity_target!r}"
-            )
-        if self.annotation_format not in BREAKFAST_FORMATS:
-            raise ValueError(
-                f"data.annotation_format: expected one of {BREAKFAST_FORMATS}, "
-                f"got {self.annotation_format!r}"
-            )
+        self._check_choice("task", BREAKFAST_TASKS)
+        self._check_choice("activity_target", ACTIVITY_TARGETS)
+        self._check_choice("annotation_format", BREAKFAST_FORMATS)
         if (self.train_bundle is None) != (self.test_bundle is None):
             raise ValueError("data.train_bundle / data.test_bundle: expected both set or both null")
         if self.task == "activity" and self.frames_per_video % self.num_frames:
@@ -78,8 +66,7 @@ class BreakfastOptions(ClipOptions):
                 f"got {self.frames_per_video}"
             )
         split_videos([], self.split)  # checks split is 1..4
-        if self.synthetic is not None:
-            self._set("synthetic", SyntheticBreakfastSpec(**self.synthetic))
+        self._build_synthetic(SyntheticBreakfastSpec)
 
 
 class BreakfastDataModule(ClipDataModule):
@@ -113,21 +100,16 @@ class BreakfastDataModule(ClipDataModule):
 
     def _annotation_files(self) -> dict[str, Path]:
         """Video name -> annotation file in the configured layout."""
-        if self.options.annotation_format == "segmentation":
-            return find_segmentation_files(self.path("segmentation_dir"))
-        found = find_groundtruth_files(self.path("groundtruth_dir"))
-        log.info("Breakfast %s: %s", self.path("groundtruth_dir"), found.describe())
+        annotation_format = self.options.annotation_format
+        folder = self.path(f"{annotation_format}_dir")
+        found = find_annotation_files(annotation_format, folder)
+        log.info("Breakfast %s: %s", folder, found.description)
         return found.files
 
     def _split(self, files: Mapping[str, Path]) -> dict[str, list[BreakfastVideo]]:
         """Train and test videos, from the bundles or by subject."""
-        split = self.options.split
-        if self.options.train_bundle is not None:
-            train = check_bundle_split(self.path("train_bundle"), split, test=False)
-            test = check_bundle_split(self.path("test_bundle"), split, test=True)
-        else:
-            videos = [parse_video_name(name, path) for name, path in files.items()]
-            train, test = split_videos(videos, split)
+        bundles = self.path("train_bundle"), self.path("test_bundle")
+        train, test = split_sides(files, self.options.split, *bundles)
         return {"train": train, "val": test}
 
     def _annotation(self, video: BreakfastVideo, files: Mapping[str, Path]) -> BreakfastAnnotation:
@@ -138,8 +120,8 @@ class BreakfastDataModule(ClipDataModule):
             folder = self.path(f"{annotation_format}_dir")
             raise data_error(folder, f"expected an annotation file for video {video.name}")
         path = files[video.name]
-        reader = read_segmentation if annotation_format == "segmentation" else read_groundtruth
-        return BreakfastAnnotation(video=video, segments=tuple(reader(path, classes)), path=path)
+        segments = annotation_reader(annotation_format)(path, classes)
+        return BreakfastAnnotation(video=video, segments=tuple(segments), path=path)
 
     def setup(self, stage: str | None = None) -> None:
         """Read mapping, splits and annotations and build the train/val datasets of the task."""
@@ -151,7 +133,10 @@ class BreakfastDataModule(ClipDataModule):
         video_dir = self.path("video_dir")
         patterns = (options.video_pattern, options.stereo_video_pattern)
         for split, videos in self._split(files).items():
-            sources = {v.name: VideoFileSource(video_dir / v.video_path(*patterns)) for v in videos}
+            sources = {
+                v.name: VideoFileSource(video_dir / v.video_path(*patterns), options.stream_decode)
+                for v in videos
+            }
             sources, missing = self.keep_available(sources, "video file")
             self.count("videos without a video file (skipped)", len(missing))
             kept = [v for v in videos if v.name not in missing]

@@ -20,22 +20,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from torchvision.transforms import v2
 
 from tinymem.data.breakfast.formats import BreakfastAnnotation, BreakfastVideo
 from tinymem.data.clip_dataset import IGNORE_LABEL, StreamedClipDataset
 from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import FrameSource
 from tinymem.data.video import clip_frame_indices
-from tinymem.memory.caption_augment import CaptionAugment
-from tinymem.memory.captions import CaptionStore
 
 
 class BreakfastSegments(StreamedClipDataset):
     """Task A: one clip per annotated segment, streamed video by video in time order.
 
     The clip is ``num_frames`` frames ``sample_rate`` apart centred on the segment's middle
-    frame, clamped to the video. ``label`` is the sub-action id.
+    frame, clamped to the video. ``label`` is the sub-action id. ``clip_options``: those of
+    :class:`~tinymem.data.clip_dataset.StreamedClipDataset` (captions, num_frames, ...).
     """
 
     label_defaults = {"label": IGNORE_LABEL}
@@ -44,12 +42,8 @@ class BreakfastSegments(StreamedClipDataset):
         self,
         annotations: Sequence[BreakfastAnnotation],
         sources: Mapping[str, FrameSource],
-        captions: CaptionStore,
-        num_frames: int,
         sample_rate: int,
-        crop_size: int,
-        transform: v2.Transform,
-        caption_augment: CaptionAugment | None = None,
+        **clip_options: Any,
     ) -> None:
         ordered = sorted(annotations, key=lambda a: a.video.name)
         self.annotations = ordered
@@ -60,11 +54,7 @@ class BreakfastSegments(StreamedClipDataset):
             video_names=[a.video.name for a in ordered],
             item_videos=[position[a.video.name] for a, _ in self.items],
             sources=sources,
-            captions=captions,
-            num_frames=num_frames,
-            crop_size=crop_size,
-            transform=transform,
-            caption_augment=caption_augment,
+            **clip_options,
         )
 
     def frame_indices(self, index: int) -> list[int]:
@@ -100,7 +90,8 @@ class BreakfastActivityClips(StreamedClipDataset):
     Every video gives ``frames_per_video // num_frames`` clips of ``num_frames`` frames; each has
     ``label`` = the activity id and ``is_last`` on the final clip. With ``actions`` (video name
     -> sub-action ids occurring in it) each clip also has ``actions``: a multi-hot float
-    [num_actions] of the whole video's sub-actions.
+    [num_actions] of the whole video's sub-actions. ``clip_options``: the other keywords of
+    :class:`~tinymem.data.clip_dataset.StreamedClipDataset` (captions, crop_size, ...).
     """
 
     label_defaults = {"label": IGNORE_LABEL, "is_last": False}
@@ -109,14 +100,11 @@ class BreakfastActivityClips(StreamedClipDataset):
         self,
         videos: Sequence[BreakfastVideo],
         sources: Mapping[str, FrameSource],
-        captions: CaptionStore,
         num_frames: int,
         frames_per_video: int,
-        crop_size: int,
-        transform: v2.Transform,
-        caption_augment: CaptionAugment | None = None,
         actions: Mapping[str, Sequence[int]] | None = None,
         num_actions: int = 0,
+        **clip_options: Any,
     ) -> None:
         if num_frames < 1 or frames_per_video % num_frames:
             raise ValueError(
@@ -137,11 +125,8 @@ class BreakfastActivityClips(StreamedClipDataset):
             video_names=[v.name for v in self.video_list],
             item_videos=[i for i in range(len(self.video_list)) for _ in range(self.num_clips)],
             sources=sources,
-            captions=captions,
             num_frames=num_frames,
-            crop_size=crop_size,
-            transform=transform,
-            caption_augment=caption_augment,
+            **clip_options,
         )
 
     def frame_indices(self, index: int) -> list[int]:

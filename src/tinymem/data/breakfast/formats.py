@@ -22,7 +22,7 @@ activity, a bundle listing a subject of the other side of its split.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,6 +285,30 @@ def find_groundtruth_files(folder: PathType) -> GroundTruthFiles:
     return GroundTruthFiles(files, counts[True], counts[False], tuple(ignored))
 
 
+@dataclass(frozen=True)
+class AnnotationFiles:
+    """The annotation files of a video set in one layout, and what else was there."""
+
+    files: dict[str, Path]  # video name -> file
+    description: str  # one line saying what was found (a log, the dataset doctor)
+    ignored: tuple[Path, ...] = ()  # entries whose name is not a Breakfast video name
+
+
+def annotation_reader(annotation_format: str) -> Callable[..., list[Segment]]:
+    """Reader of one annotation file of ``annotation_format``: ``segmentation`` (raw files)
+    or else ``groundtruth`` (per-frame files); called with (path, class name -> id)."""
+    return read_segmentation if annotation_format == "segmentation" else read_groundtruth
+
+
+def find_annotation_files(annotation_format: str, folder: PathType) -> AnnotationFiles:
+    """The files of ``folder`` in ``annotation_format`` (as :func:`annotation_reader`)."""
+    if annotation_format == "segmentation":
+        files = find_segmentation_files(folder)
+        return AnnotationFiles(files, f"{len(files)} raw segmentation files")
+    found = find_groundtruth_files(folder)
+    return AnnotationFiles(found.files, found.describe(), found.ignored)
+
+
 def _bundle_entries(path: PathType) -> list[tuple[int, BreakfastVideo]]:
     """(line, video) of each line of a split bundle (``<video>.txt`` per line)."""
     return [
@@ -338,3 +362,18 @@ def check_bundle_split(path: PathType, split: int, test: bool) -> list[Breakfast
                 number,
             )
     return [video for _, video in entries]
+
+
+def split_sides(
+    files: Mapping[str, PathType],
+    split: int,
+    train_bundle: PathType | None,
+    test_bundle: PathType | None,
+) -> tuple[list[BreakfastVideo], list[BreakfastVideo]]:
+    """(train, test) videos of split 1..4: the bundles' (checked against the subject split) or,
+    when the bundles are None, every video of ``files`` (name -> annotation file) by subject."""
+    if train_bundle is not None:
+        train = check_bundle_split(train_bundle, split, test=False)
+        return train, check_bundle_split(test_bundle, split, test=True)
+    videos = [parse_video_name(name, path) for name, path in files.items()]
+    return split_videos(videos, split)

@@ -41,15 +41,12 @@ from tinymem.data.breakfast.formats import (
     write_segmentation,
 )
 from tinymem.data.synthetic_segments import (
-    CUE,
     DEPENDENT,
     check_colours,
     ensure_generated,
-    frame_captions,
-    layout_segments,
-    render,
-    write_captions,
+    segment_video,
 )
+from tinymem.data.synthetic_spec import WorldSpec
 from tinymem.paths import PathType
 
 GENERATOR_VERSION = 1  # bump when the generated content changes
@@ -71,10 +68,9 @@ CAPTION_IDLE = "an empty kitchen counter"
 
 
 @dataclass(frozen=True)
-class SyntheticBreakfastSpec:
-    """Size and timing of the synthetic Breakfast world; the files are a function of it."""
+class SyntheticBreakfastSpec(WorldSpec):
+    """Size and timing of the synthetic Breakfast world (after ``seed``)."""
 
-    seed: int = 0
     subjects: tuple[str, ...] = ("P03", "P16", "P29", "P42")  # one test subject per split
     activities: tuple[str, ...] = ("cereals", "coffee", "juice", "tea")
     cameras: tuple[str, ...] = ("cam01",)
@@ -85,17 +81,10 @@ class SyntheticBreakfastSpec:
     frame_size: int = 64  # width; height is 3/4 of it
     colours: tuple[str, ...] = ("red", "green", "blue", "yellow")  # of activities[i]
 
-    def __post_init__(self) -> None:
-        """Check the values; lists from a config become tuples."""
-        for name in (
-            "subjects",
-            "activities",
-            "cameras",
-            "segment_frames",
-            "sil_frames",
-            "colours",
-        ):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
+    list_fields = ("subjects", "activities", "cameras", "segment_frames", "sil_frames", "colours")
+
+    def problems(self) -> list[str]:
+        """What keeps these values from making a valid world."""
         problems = check_colours(self.colours)
         if len(self.colours) < len(self.activities):
             problems.append("need a colour per activity")
@@ -116,8 +105,7 @@ class SyntheticBreakfastSpec:
             problems.append("sil_frames must be [min, max] with 1 <= min <= max")
         if self.frame_size < 16 or self.frame_size % 8:
             problems.append("frame_size must be a multiple of 8, >= 16")
-        if problems:
-            raise ValueError(f"invalid SyntheticBreakfastSpec({self}): " + "; ".join(problems))
+        return problems
 
     @property
     def class_names(self) -> list[str]:
@@ -169,30 +157,25 @@ def _generate(spec: SyntheticBreakfastSpec, out: Path) -> None:
         video = parse_video_name(name)
         colour = spec.colours[spec.activities.index(video.activity)]
         rng = np.random.default_rng([spec.seed, index])
-        plan = [
-            (kind, colour)
-            for _ in range(spec.episodes_per_video)
-            for kind in [CUE] + [DEPENDENT] * spec.dependent_segments
-        ]
-        scenes, num_frames = layout_segments(rng, plan, spec.segment_frames, spec.sil_frames)
-        labels = [0] * num_frames  # SIL
-        for scene in scenes:
+        episodes = [colour] * spec.episodes_per_video
+        sizes = (spec.segment_frames, spec.sil_frames)
+        generated = segment_video(rng, episodes, spec.dependent_segments, sizes, height, width)
+        labels = [0] * generated.num_frames  # SIL
+        for scene in generated.segments:
             labels[scene.start : scene.end + 1] = [spec.label(scene.kind, scene.colour)] * (
                 scene.end - scene.start + 1
             )
         segments = frames_to_segments(labels)
         write_groundtruth(out / GROUNDTRUTH_DIR / f"{name}.txt", segments, names)
         write_segmentation(out / SEGMENTATION_DIR / f"{name}.txt", segments, names)
-        frames = render(rng, scenes, num_frames, height, width)  # [T, H, W, 3]
-        write_avi(out / VIDEO_DIR / video.video_path(VIDEO_PATTERN, VIDEO_PATTERN), frames, FPS)
-        captions = frame_captions(
-            scenes,
-            num_frames,
+        path = out / VIDEO_DIR / video.video_path(VIDEO_PATTERN, VIDEO_PATTERN)
+        write_avi(path, generated.frames, FPS)  # [T, H, W, 3]
+        generated.write_captions(
+            out / CAPTION_DIR / f"{name}.jsonl",
             cue=lambda s: CAPTION_CUE.format(colour=s.colour),
             dependent=CAPTION_DEPENDENT,
             idle=CAPTION_IDLE,
         )
-        write_captions(out / CAPTION_DIR / f"{name}.jsonl", captions)
     for split in TEST_SUBJECTS:
         videos = [parse_video_name(name) for name in spec.video_names]
         for side, test in (("train", False), ("test", True)):

@@ -34,10 +34,8 @@ class EpicOptions(ClipOptions):
     def __post_init__(self) -> None:
         """Check the source; build the synthetic spec."""
         super().__post_init__()
-        if self.source not in EPIC_SOURCES:
-            raise ValueError(f"data.source: expected one of {EPIC_SOURCES}, got {self.source!r}")
-        if self.synthetic is not None:
-            self._set("synthetic", SyntheticEpicSpec(**self.synthetic))
+        self._check_choice("source", EPIC_SOURCES)
+        self._build_synthetic(SyntheticEpicSpec)
 
 
 class EpicKitchensDataModule(ClipDataModule):
@@ -65,7 +63,8 @@ class EpicKitchensDataModule(ClipDataModule):
             return JpegFolderSource(
                 media_dir, options.frame_pattern, fields, options.first_frame_number
             )
-        return VideoFileSource(media_dir / options.video_pattern.format(**fields))
+        path = media_dir / options.video_pattern.format(**fields)
+        return VideoFileSource(path, stream=options.stream_decode)
 
     def setup(self, stage: str | None = None) -> None:
         """Read the annotation files and build the train/val segment datasets."""

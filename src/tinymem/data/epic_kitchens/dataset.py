@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from torchvision.transforms import v2
-
 from tinymem.data.clip_dataset import IGNORE_LABEL, StreamedClipDataset
 from tinymem.data.epic_kitchens.formats import (
     EpicSegment,
@@ -29,8 +27,6 @@ from tinymem.data.epic_kitchens.formats import (
 from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import FrameSource
 from tinymem.data.video import clip_frame_indices
-from tinymem.memory.caption_augment import CaptionAugment
-from tinymem.memory.captions import CaptionStore
 from tinymem.paths import PathType
 
 
@@ -41,7 +37,8 @@ class EpicKitchensSegments(StreamedClipDataset):
     frame, clamped to the video. A source that knows its frame rate (a video file) places the
     segment by its start/stop timestamps at that rate; a frame folder by its frame numbers
     (the release's 60 fps numbering). Labels: ``verb``, ``noun`` (class ids) and
-    ``narration_id`` (for writing challenge-format results).
+    ``narration_id`` (for writing challenge-format results). ``clip_options``: those of
+    :class:`~tinymem.data.clip_dataset.StreamedClipDataset` (captions, num_frames, ...).
     """
 
     label_defaults = {"verb": IGNORE_LABEL, "noun": IGNORE_LABEL, "narration_id": ""}
@@ -51,12 +48,8 @@ class EpicKitchensSegments(StreamedClipDataset):
         segments: Sequence[EpicSegment],
         annotation_file: PathType,
         sources: Mapping[str, FrameSource],
-        captions: CaptionStore,
-        num_frames: int,
         sample_rate: int,
-        crop_size: int,
-        transform: v2.Transform,
-        caption_augment: CaptionAugment | None = None,
+        **clip_options: Any,
     ) -> None:
         self.segments = temporal_order(segments)
         self.annotation_file = annotation_file
@@ -67,11 +60,7 @@ class EpicKitchensSegments(StreamedClipDataset):
             video_names=names,
             item_videos=[position[s.video_id] for s in self.segments],
             sources=sources,
-            captions=captions,
-            num_frames=num_frames,
-            crop_size=crop_size,
-            transform=transform,
-            caption_augment=caption_augment,
+            **clip_options,
         )
 
     def frame_indices(self, index: int) -> list[int]:

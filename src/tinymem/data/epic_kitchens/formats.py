@@ -26,6 +26,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tinymem.classes import EK100_NOUNS, EK100_VERBS
 from tinymem.data.errors import data_error
@@ -249,33 +250,38 @@ def read_epic_annotations(
     return segments
 
 
-def write_epic_annotations(path: PathType, segments: Iterable[EpicSegment]) -> None:
-    """Write segments as an EPIC_100 annotation CSV (header row, the release's formats)."""
+def _write_csv(path: PathType, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """Write a CSV file of the release: the header row, then ``rows`` (``\\n`` line ends)."""
     with open(path, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(ANNOTATION_COLUMNS)
-        for s in segments:
-            writer.writerow(
-                [
-                    s.narration_id,
-                    s.participant_id,
-                    s.video_id,
-                    ""
-                    if s.narration_sec is None
-                    else format_timestamp(s.narration_sec, NARRATION_DECIMALS),
-                    format_timestamp(s.start_sec),
-                    format_timestamp(s.stop_sec),
-                    s.start_frame,
-                    s.stop_frame,
-                    s.narration,
-                    s.verb,
-                    s.verb_class,
-                    s.noun,
-                    s.noun_class,
-                    str(list(s.all_nouns)),
-                    str(list(s.all_noun_classes)),
-                ]
-            )
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _annotation_row(s: EpicSegment) -> list[Any]:
+    """A segment's values in ``ANNOTATION_COLUMNS`` order, in the release's formats."""
+    return [
+        s.narration_id,
+        s.participant_id,
+        s.video_id,
+        "" if s.narration_sec is None else format_timestamp(s.narration_sec, NARRATION_DECIMALS),
+        format_timestamp(s.start_sec),
+        format_timestamp(s.stop_sec),
+        s.start_frame,
+        s.stop_frame,
+        s.narration,
+        s.verb,
+        s.verb_class,
+        s.noun,
+        s.noun_class,
+        str(list(s.all_nouns)),
+        str(list(s.all_noun_classes)),
+    ]
+
+
+def write_epic_annotations(path: PathType, segments: Iterable[EpicSegment]) -> None:
+    """Write segments as an EPIC_100 annotation CSV (header row, the release's formats)."""
+    _write_csv(path, ANNOTATION_COLUMNS, map(_annotation_row, segments))
 
 
 def read_video_info(path: PathType) -> dict[str, EpicVideoInfo]:
@@ -309,11 +315,8 @@ def read_video_info(path: PathType) -> dict[str, EpicVideoInfo]:
 
 def write_video_info(path: PathType, infos: Iterable[EpicVideoInfo]) -> None:
     """Write EPIC_100_video_info.csv."""
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(VIDEO_INFO_COLUMNS)
-        for info in infos:
-            writer.writerow([info.video_id, info.duration, info.fps, f"{info.width}x{info.height}"])
+    rows = ([i.video_id, i.duration, i.fps, f"{i.width}x{i.height}"] for i in infos)
+    _write_csv(path, VIDEO_INFO_COLUMNS, rows)
 
 
 def segment_frames(segment: EpicSegment, fps: float | None) -> tuple[int, int]:

@@ -36,11 +36,9 @@ from tinymem.data.synthetic_segments import (
     DEPENDENT,
     check_colours,
     ensure_generated,
-    frame_captions,
-    layout_segments,
-    render,
-    write_captions,
+    segment_video,
 )
+from tinymem.data.synthetic_spec import WorldSpec
 from tinymem.data.video import write_video
 from tinymem.paths import PathType
 
@@ -73,10 +71,9 @@ CAPTION_IDLE = "a kitchen counter"
 
 
 @dataclass(frozen=True)
-class SyntheticEpicSpec:
-    """Size and timing of the synthetic EK-100 world; the files are a function of it."""
+class SyntheticEpicSpec(WorldSpec):
+    """Size and timing of the synthetic EK-100 world (after ``seed``)."""
 
-    seed: int = 0
     num_train_videos: int = 8
     num_val_videos: int = 4
     num_participants: int = 2
@@ -90,17 +87,15 @@ class SyntheticEpicSpec:
     write_frames: bool = True  # the JPEG frame layout
     write_videos: bool = True  # the MP4 video layout
 
-    def __post_init__(self) -> None:
-        """Check the values; lists from a config become tuples."""
-        for name in ("segment_frames", "gap_frames", "colours"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        problems = check_colours(self.colours)
-        for name in ("num_train_videos", "num_val_videos", "dependent_segments", "seed"):
-            if getattr(self, name) < 0:
-                problems.append(f"{name} must be >= 0")
-        for name in ("num_participants", "episodes_per_video", "fps"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be >= 1")
+    list_fields = ("segment_frames", "gap_frames", "colours")
+
+    def problems(self) -> list[str]:
+        """What keeps these values from making a valid world."""
+        counts = ("num_train_videos", "num_val_videos", "dependent_segments", "seed")
+        positive = ("num_participants", "episodes_per_video", "fps")
+        problems = check_colours(self.colours) + self.below(
+            {**dict.fromkeys(counts, 0), **dict.fromkeys(positive, 1)}
+        )
         low, high = self.segment_frames
         if not 1 <= low <= high:
             problems.append("segment_frames must be [min, max] with 1 <= min <= max")
@@ -110,8 +105,7 @@ class SyntheticEpicSpec:
             problems.append("frame_size must be even and >= 16")
         if not (self.write_frames or self.write_videos):
             problems.append("write_frames or write_videos must be true")
-        if problems:
-            raise ValueError(f"invalid SyntheticEpicSpec({self}): " + "; ".join(problems))
+        return problems
 
     def noun(self, colour: str) -> tuple[str, int]:
         """Noun and noun class of a colour."""
@@ -182,28 +176,32 @@ def _generate(spec: SyntheticEpicSpec, out: Path) -> None:
         for index, (participant, video) in enumerate(video_ids(spec, split)):
             rng = np.random.default_rng([spec.seed, SPLIT_STREAMS[split], index])
             colours = rng.choice(len(spec.colours), size=spec.episodes_per_video)
-            plan = [
-                (kind, spec.colours[int(c)])
-                for c in colours
-                for kind in [CUE] + [DEPENDENT] * spec.dependent_segments
-            ]
-            segments, num_frames = layout_segments(rng, plan, spec.segment_frames, spec.gap_frames)
             size = spec.frame_size
-            frames = render(rng, segments, num_frames, size, size)  # [T, S, S, 3]
+            generated = segment_video(
+                rng,
+                [spec.colours[int(c)] for c in colours],
+                spec.dependent_segments,
+                (spec.segment_frames, spec.gap_frames),
+                size,
+                size,
+            )
+            segments, num_frames, frames = (
+                generated.segments,
+                generated.num_frames,
+                generated.frames,
+            )
             media = out / MEDIA_DIR / participant
             if spec.write_videos:
                 (media / "videos").mkdir(parents=True, exist_ok=True)
-                write_video(media / "videos" / f"{video}.MP4", frames, spec.fps)
+                write_video(media / "videos" / f"{video}.MP4", frames, spec.fps)  # [T, S, S, 3]
             if spec.write_frames:
                 _write_frames(media / "rgb_frames" / video, frames)
-            captions = frame_captions(
-                segments,
-                num_frames,
+            generated.write_captions(
+                out / CAPTION_DIR / f"{video}.jsonl",
                 cue=lambda s: CAPTION_CUE.format(colour=s.colour, noun=spec.noun(s.colour)[0]),
                 dependent=CAPTION_DEPENDENT,
                 idle=CAPTION_IDLE,
             )
-            write_captions(out / CAPTION_DIR / f"{video}.jsonl", captions)
             rows += _annotations(spec, participant, video, segments)
             infos.append(EpicVideoInfo(video, num_frames / spec.fps, float(spec.fps), size, size))
         write_epic_annotations(annotation_dir / file_name, rows)
