@@ -178,7 +178,6 @@ class MViTBackbone(Backbone, MViT):
         self.num_classes = num_classes
         self.block_setting = setting
         self.out_dim = setting[-1].output_channels
-        self.patch_stride = tuple(patch_stride)
         self.frame_stride = patch_stride[0]
         self.input_shape = (3, num_frames, crop_size, crop_size)  # C, T, H, W of a clip
         self.pool_first = pool_first

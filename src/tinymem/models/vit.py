@@ -183,7 +183,6 @@ class VideoViT(Backbone, nn.Module):
         side = crop_size // patch_size
         self.thw = (num_frames // tubelet_size, side, side)
         self.input_shape = (IN_CHANNELS, num_frames, crop_size, crop_size)
-        self.tubelet_size = tubelet_size
         self.frame_stride = tubelet_size
         self.num_heads = num_heads
         self.num_global_tokens = num_global_tokens
