@@ -100,7 +100,7 @@ def attend_with_memory(
     scale: float | None = None,
     grid_rel_pos: GridRelPos | None = None,
     record: bool = False,
-) -> tuple[Tensor, Tensor | None]:
+) -> Attended:
     """Attend queries [B, heads, Nq, d] over memory keys/values in front of their own [.., Nk, d].
 
     Returns the output [B, heads, Nq, d] and, when `record` and memory are given, the attention
@@ -153,7 +153,7 @@ def _in_front(memory_tokens: Tensor, tokens: Tensor) -> Tensor:
 def _explicit(
     q: Tensor, k: Tensor, v: Tensor, memory: MemoryKV | None, terms: LogitTerms, record: bool
 ) -> Attended:
-    """Explicit logits in torchvision's op order (scaled q first, terms added in place)."""
+    """Explicit logits in torchvision's op order (scaled q first, grid terms added in place)."""
     scale = q.shape[-1] ** -0.5 if terms.scale is None else terms.scale
     attn = torch.matmul(scale * q, k.transpose(2, 3))  # [B, heads, Nq, Nk]
     if terms.grid_rel_pos is not None:
