@@ -11,8 +11,13 @@ from torch import Tensor
 
 from tinymem.bench import measure_backbone
 from tinymem.config import compose_config
+from tinymem.layers import memory_attention
+from tinymem.layers.memory_attention import MemoryKV, attend_with_memory
+from tinymem.layers.rel_pos import GridRelPos, memory_rel_pos
 from tinymem.lit.detection import DetectionModule
 from tinymem.memory.cache import FifoCache, MemoryRead
+from tinymem.models import attention as mvit_attention
+from tinymem.models import vit
 from tinymem.models.checkpoints import CheckpointError, convert_slowfast_mvit, load_strict
 from tinymem.models.mvit import MViTBackbone, block_setting
 from tinymem.models.tinymem import build_backbone
@@ -432,3 +437,80 @@ def test_frame_time_gives_two_frames_of_one_past_clip_different_position_terms()
     first, last = logits[True][..., 0], logits[True][..., -1]  # the clip's first and last frame
     assert not torch.allclose(first, last)
     assert torch.equal(logits[False][..., 0], logits[False][..., -1])  # clip time: one term
+
+
+# --------------------------------------------------------------------------- one memory attention
+def _attention_inputs(prefix: int = 1) -> dict:
+    """q/k/v [2, 2, P+8, 8] on a 2x2x2 grid, 2 memory entries of 3 tokens (row 1: none valid)."""
+    gen = torch.Generator().manual_seed(0)
+    thw, tokens, heads, dim, entries, per_entry = (2, 2, 2), prefix + 8, 2, 8, 2, 3
+    q, k, v = (torch.randn(2, heads, tokens, dim, generator=gen) for _ in range(3))
+    mask = torch.ones(2, entries * per_entry, dtype=torch.bool)
+    mask[0, 0], mask[1] = False, False
+    memory = MemoryKV(
+        key=torch.randn(2, heads, entries * per_entry, dim, generator=gen),
+        value=torch.randn(2, heads, entries * per_entry, dim, generator=gen),
+        mask=mask,
+        distance=torch.arange(1, entries + 1).repeat_interleave(per_entry),
+        entry_distance=torch.arange(1, entries + 1),
+        rel_rows=torch.arange(entries),
+        rel_index=torch.arange(entries).repeat_interleave(per_entry),
+    )
+    table = torch.randn(entries + 1, thw[0], dim, generator=gen)
+    tables = tuple(torch.randn(3, dim, generator=gen) for _ in range(3))
+    return dict(
+        q=q,
+        k=k,
+        v=v,
+        memory=memory,
+        thw=thw,
+        prefix=prefix,
+        memory_rel_pos=lambda grid_q, q_thw, rows: memory_rel_pos(table, grid_q, q_thw, rows),
+        grid=GridRelPos(thw, tables),  # type: ignore[arg-type]
+    )
+
+
+def test_attend_with_memory_explicit_and_fused_paths_agree() -> None:
+    inputs = _attention_inputs()
+    grid = inputs.pop("grid")
+    # MViT: every term folded into the fused kernel; ViT: memory terms as an additive bias.
+    for fold, grid_rel_pos in ((True, grid), (False, None)):
+        explicit, mass = attend_with_memory(
+            **inputs, fused=False, fold=fold, grid_rel_pos=grid_rel_pos, record=True
+        )
+        fused, _ = attend_with_memory(**inputs, fused=True, fold=fold, grid_rel_pos=grid_rel_pos)
+        assert torch.allclose(explicit, fused, atol=1e-5)
+        assert mass is not None and mass.shape == (2, 2) and torch.equal(mass[1], torch.zeros(2))
+    _, biased_mass = attend_with_memory(**inputs, fused=True, fold=False, record=True)
+    assert biased_mass is not None and torch.allclose(mass, biased_mass, atol=1e-6)
+    # The bias form runs a row without any valid memory exactly as that row without memory.
+    row = {name: inputs[name][1:] for name in ("q", "k", "v")}
+    plain, _ = attend_with_memory(**{**inputs, **row, "memory": None}, fused=True, fold=False)
+    biased, _ = attend_with_memory(**inputs, fused=True, fold=False)
+    assert torch.equal(biased[1:], plain) and not torch.allclose(biased[:1], plain)
+
+
+@pytest.mark.parametrize("arch", ["mvit", "vit"])
+def test_both_backbones_attend_through_attend_with_memory(
+    arch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def spy(q: Tensor, k: Tensor, v: Tensor, memory: MemoryKV | None, **kwargs: object) -> object:
+        calls.append(memory is not None)
+        return memory_attention.attend_with_memory(q, k, v, memory, **kwargs)  # type: ignore[arg-type]
+
+    module = mvit_attention if arch == "mvit" else vit
+    assert module.attend_with_memory is attend_with_memory
+    monkeypatch.setattr(module, "attend_with_memory", spy)
+    torch.manual_seed(0)
+    if arch == "mvit":
+        net = _tiny(attention="sdpa")
+        clip = torch.randn(1, *CLIP)
+    else:
+        net = vit.VideoViT(num_frames=4, crop_size=32, depth=2, embed_dim=32, num_heads=2).eval()
+        clip = torch.randn(1, 3, 4, 32, 32)
+    net.attach_memory(1, 16, kernel=1, stride=1, groups=1, max_distance=2)
+    with torch.no_grad():
+        net(clip, {1: _memory()})
+    assert calls == [index == 1 for index in range(len(net.blocks))]

@@ -4,10 +4,21 @@ the temporal term between grid queries and memory tokens (appendix A)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+Grid = tuple[int, int, int]  # (T, H, W) of a token grid
+
+
+@dataclass
+class GridRelPos:
+    """MViTv2's decomposed relative positions between grid queries and grid keys."""
+
+    k_thw: Grid  # grid of the (pooled) keys
+    tables: tuple[Tensor, Tensor, Tensor]  # rel_pos_h, rel_pos_w, rel_pos_t [L_axis, head_dim]
 
 
 def _resize_table(table: Tensor, size: int) -> Tensor:
@@ -28,12 +39,7 @@ def _relative_index(q_size: int, k_size: int, device: torch.device) -> Tensor:
 
 
 def decomposed_rel_terms(
-    q_grid: Tensor,
-    q_thw: tuple[int, int, int],
-    k_thw: tuple[int, int, int],
-    rel_pos_h: Tensor,
-    rel_pos_w: Tensor,
-    rel_pos_t: Tensor,
+    q_grid: Tensor, q_thw: Grid, grid: GridRelPos
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Per-axis MViTv2 relative-position logits of grid queries [B, heads, THW_q, C].
 
@@ -41,7 +47,8 @@ def decomposed_rel_terms(
     j is `h[i, h_j] + w[i, w_j] + t[i, t_j]`. The op order is torchvision's `_add_rel_pos`.
     """
     q_t, q_h, q_w = q_thw
-    k_t, k_h, k_w = k_thw
+    k_t, k_h, k_w = grid.k_thw
+    rel_pos_h, rel_pos_w, rel_pos_t = grid.tables
     device = q_grid.device
     r_h = _resize_table(rel_pos_h, 2 * max(q_h, k_h) - 1)[_relative_index(q_h, k_h, device)]
     r_w = _resize_table(rel_pos_w, 2 * max(q_w, k_w) - 1)[_relative_index(q_w, k_w, device)]
@@ -57,34 +64,23 @@ def decomposed_rel_terms(
     return rel_h, rel_w, rel_t
 
 
-def decomposed_rel_pos(
-    q_grid: Tensor,
-    q_thw: tuple[int, int, int],
-    k_thw: tuple[int, int, int],
-    rel_pos_h: Tensor,
-    rel_pos_w: Tensor,
-    rel_pos_t: Tensor,
-) -> Tensor:
+def decomposed_rel_pos(q_grid: Tensor, q_thw: Grid, grid: GridRelPos) -> Tensor:
     """MViTv2 decomposed relative-position logits [B, heads, THW_q, THW_k] of grid queries.
 
     Adding the result to the grid block of the logits reproduces torchvision's `_add_rel_pos`
     bit for bit.
     """
-    rel_h, rel_w, rel_t = decomposed_rel_terms(
-        q_grid, q_thw, k_thw, rel_pos_h, rel_pos_w, rel_pos_t
-    )
+    rel_h, rel_w, rel_t = decomposed_rel_terms(q_grid, q_thw, grid)
     batch, heads = q_grid.shape[:2]
     rel = (
         rel_h[:, :, :, :, :, None, :, None]
         + rel_w[:, :, :, :, :, None, None, :]
         + rel_t[:, :, :, :, :, :, None, None]
     )  # [B, heads, q_t, q_h, q_w, k_t, k_h, k_w]
-    return rel.reshape(batch, heads, math.prod(q_thw), math.prod(k_thw))
+    return rel.reshape(batch, heads, math.prod(q_thw), math.prod(grid.k_thw))
 
 
-def grid_indicators(
-    k_thw: tuple[int, int, int], dtype: torch.dtype, device: torch.device
-) -> Tensor:
+def grid_indicators(k_thw: Grid, dtype: torch.dtype, device: torch.device) -> Tensor:
     """One-hot (h, w, t) coordinates [THW_k, k_h + k_w + k_t] of the grid keys, in grid order.
 
     With the per-axis terms of `decomposed_rel_terms` concatenated (h, w, t) onto the queries,

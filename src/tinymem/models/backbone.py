@@ -3,14 +3,13 @@ backbone returns for one clip."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from torch import Tensor, nn
 
 from tinymem.memory.cache import MemoryRead
-from tinymem.memory.readout import VisionReadout
+from tinymem.memory.readout import MemoryReadout, VisionReadout
 
 
 @dataclass
@@ -39,19 +38,102 @@ def collect_block_state(blocks: Sequence[nn.Module]) -> tuple[dict, dict]:
     return kept, attention
 
 
-class Backbone(Protocol):
+@dataclass(frozen=True)
+class BlockGeometry:
+    """What a memory readout needs to know of one attention block."""
+
+    width: int  # channels of the block's output (and of its keys/values)
+    num_heads: int
+    query_time: int  # T of the block's query grid
+    kv_thw: tuple[int, int, int]  # (T, H, W) of the block's keys/values
+    prefix: int  # tokens before the grid (class, global)
+
+
+class Backbone:
     """A video backbone whose attention blocks can read memory (`build_backbone` builds one).
 
+    Both backbones derive from it, before `nn.Module` (`MViTBackbone`, `VideoViT`): they encode
+    (`encode`) and describe their blocks (`block_geometry`); it checks the clip and the blocks
+    asked for (`forward`) and attaches the readouts.
     Every block has an `attn` with `memory_readout`, `keep_kv`/`kept_kv` and
     `record_attention`/`memory_attention` (what `collect_block_state` gathers).
     """
 
     blocks: nn.ModuleList
     out_dim: int  # width of the returned tokens
+    global_tokens: Tensor | None  # [G, C] or [1, G, C] learned global tokens, if any
+    input_shape: tuple[int, int, int, int]  # (C, T, H, W) of the clip it was built for
+    frame_stride: int  # frames per token (temporal patch stride)
+    __call__: Callable[..., BackboneOutput]
+
+    def forward(
+        self,
+        video: Tensor,
+        memory: Mapping[int, MemoryRead] | None = None,
+        capture_blocks: Iterable[int] = (),
+        grid_blocks: Iterable[int] = (),
+    ) -> BackboneOutput:
+        """Encode a clip [B, 3, T, H, W] reading `memory[block]` where given.
+
+        Blocks in `capture_blocks` return their output global tokens, blocks in `grid_blocks`
+        their output grid tokens (both before the final norm).
+        """
+        self._check_input(video)
+        memory = memory or {}
+        capture, grid_at = set(capture_blocks), set(grid_blocks)
+        self._check_blocks(memory, capture, grid_at)
+        return self.encode(video, memory, capture, grid_at)
+
+    def encode(
+        self, video: Tensor, memory: Mapping[int, MemoryRead], capture: set[int], grid_at: set[int]
+    ) -> BackboneOutput:
+        """`forward` once its arguments are checked."""
+        raise NotImplementedError
+
+    def _check_input(self, video: Tensor) -> None:
+        """Raise a ValueError naming the expected shape unless `video` is a clip of this size."""
+        if video.dim() == len(self.input_shape) + 1 and tuple(video.shape[1:]) == self.input_shape:
+            return
+        channels, frames, height, width = self.input_shape
+        hint = ""
+        if video.dim() == len(self.input_shape) + 1 and video.shape[2] % self.frame_stride:
+            hint = (
+                f"; {video.shape[2]} frames are not a multiple of the temporal patch stride "
+                f"{self.frame_stride}"
+            )
+        raise ValueError(
+            f"{type(self).__name__} input: expected a clip of shape [B, {channels}, {frames}, "
+            f"{height}, {width}] (model.backbone.num_frames={frames}, crop_size={height}), "
+            f"got {list(video.shape)}{hint}"
+        )
+
+    def _check_blocks(
+        self, memory: Mapping[int, MemoryRead], capture: set[int], grid_at: set[int]
+    ) -> None:
+        depth = len(self.blocks)
+        for index in memory:
+            if not 0 <= index < depth or self.blocks[index].attn.memory_readout is None:
+                raise ValueError(
+                    f"memory given for block {index}, which has no memory readout "
+                    "(attach_memory first)"
+                )
+        if capture and self.global_tokens is None:
+            raise ValueError(
+                f"capture_blocks={sorted(capture)} needs global tokens: set "
+                "model.backbone.num_global_tokens > 0"
+            )
+        for name, wanted in (("capture_blocks", capture), ("grid_blocks", grid_at)):
+            bad = sorted(index for index in wanted if not 0 <= index < depth)
+            if bad:
+                raise ValueError(f"{name}: {bad} are not blocks (blocks are 0..{depth - 1})")
+
+    def block_geometry(self, index: int) -> BlockGeometry:
+        """Width, heads, query time, key/value grid and prefix of block `index`."""
+        raise NotImplementedError
 
     def block_width(self, index: int) -> int:
         """Token width of block `index`'s output."""
-        ...
+        return self.block_geometry(index).width
 
     def attach_memory(
         self,
@@ -63,21 +145,42 @@ class Backbone(Protocol):
         max_distance: int,
         frame_time: bool = False,
     ) -> None:
-        """Give block `index` a readout (P_k/P_v) of `in_dim`-wide memory tokens."""
-        ...
+        """Give block `index` a readout (P_k/P_v) of memory tokens of width `in_dim`.
+
+        `frame_time`: each token carries its frame's time (at the query's temporal resolution)
+        in the relative-position term, not only its clip's.
+        """
+        block = self.block_geometry(index)
+        slots = block.query_time if frame_time else 1  # table rows per clip
+        readout = MemoryReadout(
+            in_dim,
+            block.width,
+            block.num_heads,
+            kernel,
+            stride,
+            groups,
+            max_distance,
+            query_time=block.query_time,
+            time_slots=slots,
+        )
+        self.blocks[index].attn.memory_readout = readout
 
     def attach_vision_memory(
         self, index: int, kernel: Sequence[int], stride: Sequence[int], max_distance: int
     ) -> VisionReadout:
-        """Make block `index` keep its keys/values and read them back compressed (MeMViT)."""
-        ...
-
-    def __call__(
-        self,
-        video: Tensor,
-        memory: Mapping[int, MemoryRead] | None = None,
-        capture_blocks: Sequence[int] = (),
-        grid_blocks: Sequence[int] = (),
-    ) -> BackboneOutput:
-        """Encode a clip [B, 3, T, H, W] reading each block's memory."""
-        ...
+        """Make block `index` read (and keep) its own compressed keys/values (MeMViT)."""
+        block = self.block_geometry(index)
+        readout = VisionReadout(
+            dim=block.width,
+            num_heads=block.num_heads,
+            kv_thw=block.kv_thw,
+            prefix=block.prefix,
+            kernel=tuple(kernel),
+            stride=tuple(stride),
+            max_distance=max_distance,
+            query_time=block.query_time,
+        )
+        attn = self.blocks[index].attn
+        attn.memory_readout = readout
+        attn.keep_kv = True
+        return readout

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from torchvision.ops import roi_align
 
 from tinymem.classes import BREAKFAST_ACTIONS, EK100_NOUNS, EK100_VERBS
+from tinymem.layers.rel_pos import Grid
 
 ROI_SIZE = 7  # RoIAlign output resolution (SlowFast / MeMViT AVA head)
 BOX_COORDS = 4  # x1, y1, x2, y2
@@ -125,12 +126,7 @@ class RoIHead(nn.Module):
         self.classifier = nn.Linear(dim, num_classes)
 
     def roi_features(
-        self,
-        grid: Tensor,
-        thw: tuple[int, int, int],
-        boxes: Tensor,
-        box_mask: Tensor,
-        input_size: tuple[int, int],
+        self, grid: Tensor, thw: Grid, boxes: Tensor, box_mask: Tensor, input_size: tuple[int, int]
     ) -> Tensor:
         """Max-pooled RoIAlign features [B, N, C] of boxes on grid tokens [B, T*H*W, C]."""
         _check_boxes(boxes, box_mask, grid.shape[0])

@@ -14,9 +14,13 @@ from torch.utils.checkpoint import checkpoint
 from torchvision.models.video.mvit import MSBlockConfig, MViT, MViT_V2_S_Weights
 
 from tinymem.memory.cache import MemoryRead
-from tinymem.memory.readout import MemoryReadout, VisionReadout
 from tinymem.models.attention import ATTENTION_IMPLS, MemoryBlock
-from tinymem.models.backbone import BackboneOutput, collect_block_state
+from tinymem.models.backbone import (
+    Backbone,
+    BackboneOutput,
+    BlockGeometry,
+    collect_block_state,
+)
 from tinymem.models.checkpoints import (
     CheckpointError,
     convert_slowfast_mvit,
@@ -96,14 +100,14 @@ def kinetics400_state_dict() -> dict[str, Tensor]:
     return read_state_dict(cached)
 
 
-class MViTBackbone(MViT):
+class MViTBackbone(Backbone, MViT):
     """MViTv2 with torchvision's module names whose blocks read memory.
 
     `forward(video, memory, capture_blocks)` returns a `BackboneOutput`: normalised tokens
     [B, P+T'H'W', C] (P = 1 class token + `num_global_tokens`), their grid, the global tokens
     output by each block in `capture_blocks`, and classifier logits when `num_classes` is set
     (torchvision's head: norm -> class token -> dropout -> linear, `head.1`). Memory readouts
-    are attached per block with `attach_memory`.
+    are attached per block with `attach_memory` (`Backbone`).
 
     `pretrained` is None, "kinetics400" (torchvision's `MViT_V2_S_Weights.KINETICS400_V1`, for
     the mvit16 layout at 16x224x224) or a local checkpoint in torchvision or SlowFast/MeMViT
@@ -174,7 +178,7 @@ class MViTBackbone(MViT):
         self.num_classes = num_classes
         self.block_setting = setting
         self.out_dim = setting[-1].output_channels
-        self.patch_stride = tuple(patch_stride)
+        self.frame_stride = patch_stride[0]
         self.input_shape = (3, num_frames, crop_size, crop_size)  # C, T, H, W of a clip
         self.pool_first = pool_first
         self.checkpoint_activations = checkpoint_activations
@@ -199,37 +203,16 @@ class MViTBackbone(MViT):
             h, w = h // cfg.stride_q[1], w // cfg.stride_q[2]
         return t, h, w
 
-    def attach_memory(
-        self,
-        index: int,
-        in_dim: int,
-        kernel: int,
-        stride: int,
-        groups: int | str,
-        max_distance: int,
-        frame_time: bool = False,
-    ) -> None:
-        """Give block `index` a readout of memory tokens of width `in_dim`.
-
-        `frame_time`: each token carries its frame's time (at the query's temporal resolution)
-        in the relative-position term, not only its clip's.
-        """
+    def block_geometry(self, index: int) -> BlockGeometry:
+        """Width, heads, query time, key/value grid and prefix of block `index`."""
         cfg = self.block_setting[index]
-        self.blocks[index].attn.memory_readout = MemoryReadout(
-            in_dim=in_dim,
-            out_dim=cfg.output_channels,
+        return BlockGeometry(
+            width=cfg.output_channels,
             num_heads=cfg.num_heads,
-            kernel=kernel,
-            stride=stride,
-            groups=groups,
-            max_distance=max_distance,
             query_time=self.pos_encoding.temporal_size,
-            time_slots=self.pos_encoding.temporal_size if frame_time else 1,
+            kv_thw=self.kv_grid(index),
+            prefix=self.num_prefix_tokens,
         )
-
-    def block_width(self, index: int) -> int:
-        """Channels of the tokens block `index` outputs."""
-        return self.block_setting[index].output_channels
 
     def kv_grid(self, index: int) -> tuple[int, int, int]:
         """(T, H, W) of block `index`'s pooled keys/values."""
@@ -242,29 +225,6 @@ class MViTBackbone(MViT):
             conv_output_size(n, k, s, p)
             for n, k, s, p in zip(grid, conv.kernel_size, conv.stride, conv.padding, strict=True)
         )
-
-    def attach_vision_memory(
-        self,
-        index: int,
-        kernel: Sequence[int],
-        stride: Sequence[int],
-        max_distance: int,
-    ) -> VisionReadout:
-        """Make block `index` read (and keep) its own compressed keys/values (MeMViT)."""
-        attn = self.blocks[index].attn
-        readout = VisionReadout(
-            dim=self.block_setting[index].output_channels,
-            num_heads=self.block_setting[index].num_heads,
-            kv_thw=self.kv_grid(index),
-            prefix=self.num_prefix_tokens,
-            kernel=tuple(kernel),
-            stride=tuple(stride),
-            max_distance=max_distance,
-            query_time=self.pos_encoding.temporal_size,
-        )
-        attn.memory_readout = readout
-        attn.keep_kv = True
-        return readout
 
     def load_pretrained(self, pretrained: str) -> None:
         """Load "kinetics400" or a torchvision/SlowFast-format checkpoint file, strictly."""
@@ -297,42 +257,10 @@ class MViTBackbone(MViT):
             state["global_tokens"] = self.global_tokens.detach().clone()
         load_strict(self, state, source)
 
-    def _check_input(self, video: Tensor) -> None:
-        channels, frames, height, width = self.input_shape
-        if video.dim() == len(self.input_shape) + 1 and tuple(video.shape[1:]) == self.input_shape:
-            return
-        note = ""
-        stride = self.patch_stride[0]
-        if video.dim() == len(self.input_shape) + 1 and video.shape[2] % stride:
-            note = f" (frames must be a multiple of the temporal patch stride {stride})"
-        raise ValueError(
-            f"MViT backbone input: expected a clip of shape [B, {channels}, {frames}, {height}, "
-            f"{width}] (built for num_frames={frames}, crop_size={height}), got "
-            f"{list(video.shape)}{note}"
-        )
-
-    def forward(  # type: ignore[override]
-        self,
-        video: Tensor,
-        memory: Mapping[int, MemoryRead] | None = None,
-        capture_blocks: Sequence[int] = (),
-        grid_blocks: Sequence[int] = (),
+    def encode(
+        self, video: Tensor, memory: Mapping[int, MemoryRead], capture: set[int], grid_at: set[int]
     ) -> BackboneOutput:
-        """Encode a clip [B, 3, T, H, W] reading `memory[block]` where given.
-
-        Blocks in `capture_blocks` return their output global tokens, blocks in `grid_blocks`
-        their output grid tokens (both before the final norm).
-        """
-        self._check_input(video)
-        capture = set(capture_blocks)
-        grid_at = set(grid_blocks)
-        if capture and self.global_tokens is None:
-            raise ValueError(
-                "capture_blocks needs global tokens (model.backbone.num_global_tokens > 0)"
-            )
-        for name, wanted in (("capture_blocks", capture), ("grid_blocks", grid_at)):
-            if not wanted <= set(range(len(self.blocks))):
-                raise ValueError(f"{name} {sorted(wanted)}: blocks are 0..{len(self.blocks) - 1}")
+        """`forward` (`Backbone`): the class token's output is classified when there is a head."""
         x = self.conv_proj(video)  # [B, C, T', H', W']
         x = x.flatten(2).transpose(1, 2)  # [B, T'H'W', C]
         x = self.pos_encoding(x)  # [B, 1+T'H'W', C] (class token first)
@@ -341,7 +269,6 @@ class MViTBackbone(MViT):
             x = torch.cat([x[:, :1], glob, x[:, 1:]], dim=1)  # [B, 1+G+T'H'W', C]
         prefix = self.num_prefix_tokens
         thw = (self.pos_encoding.temporal_size,) + self.pos_encoding.spatial_size
-        memory = memory or {}
         captured, grids = {}, {}
         for index, block in enumerate(self.blocks):
             read = memory.get(index)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from tinymem.memory.clip_vision import ClipVisionEncoder
     from tinymem.memory.encoders import TextEncoder
 
-# Backbones by `model.backbone.arch`; each satisfies the `Backbone` protocol.
+# Backbones by `model.backbone.arch`; each derives from `Backbone`.
 BACKBONES: dict[str, type[Backbone]] = {"mvit": MViTBackbone, "vit": VideoViT}
 # MeMViT's compression of dense visual memory (ANCHORS: kernel (7,3,3), stride (4,2,2)).
 MEMVIT_KERNEL = (7, 3, 3)

@@ -10,7 +10,7 @@ the memory's temporal relative-position term of appendix A between queries and m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from os import PathLike
 
 import torch
@@ -19,10 +19,16 @@ from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from tinymem.layers.memory_attention import entry_attention, stack_kv
+from tinymem.layers.memory_attention import MemoryKV, attend_with_memory, stack_kv
+from tinymem.layers.rel_pos import Grid
 from tinymem.memory.cache import MemoryRead
-from tinymem.memory.readout import MemoryKV, MemoryReadout, VisionReadout
-from tinymem.models.backbone import BackboneOutput, collect_block_state
+from tinymem.memory.readout import MemoryReadout
+from tinymem.models.backbone import (
+    Backbone,
+    BackboneOutput,
+    BlockGeometry,
+    collect_block_state,
+)
 from tinymem.models.checkpoints import CheckpointError, load_strict, read_state_dict
 
 LAYER_NORM_EPS = 1e-6
@@ -93,13 +99,7 @@ class VideoAttention(nn.Module):
         self.record_attention = False  # record the attention mass each memory entry receives
         self.memory_attention: Tensor | None = None  # [B, l]
 
-    def forward(
-        self,
-        x: Tensor,
-        thw: tuple[int, int, int],
-        prefix: int,
-        memory: MemoryKV | None = None,
-    ) -> Tensor:
+    def forward(self, x: Tensor, thw: Grid, prefix: int, memory: MemoryKV | None = None) -> Tensor:
         """Attend tokens [B, P + T*H*W, C] (P prefix tokens first), reading memory if given."""
         batch, tokens, dim = x.shape
         bias = torch.cat((self.q_bias, torch.zeros_like(self.v_bias), self.v_bias))  # [3C]
@@ -109,48 +109,22 @@ class VideoAttention(nn.Module):
         )  # each [B, heads, N, head_dim]
         if self.keep_kv:
             self.kept_kv = stack_kv(k, v)
-        if memory is None:
-            out = F.scaled_dot_product_attention(q, k, v)
-        else:
-            out = self._attend_with_memory(q, k, v, thw, prefix, memory)
+        out, mass = attend_with_memory(
+            q,
+            k,
+            v,
+            memory,
+            thw=thw,
+            prefix=prefix,
+            memory_rel_pos=None if self.memory_readout is None else self.memory_readout.rel_pos,
+            fused=True,
+            fold=False,
+            record=self.record_attention,
+        )  # [B, heads, N, head_dim]
+        if mass is not None:
+            self.memory_attention = mass
         out = out.transpose(1, 2).reshape(batch, tokens, dim)  # [B, N, C]
         return self.proj(out)
-
-    def _attend_with_memory(
-        self,
-        q: Tensor,
-        k: Tensor,
-        v: Tensor,
-        thw: tuple[int, int, int],
-        prefix: int,
-        memory: MemoryKV,
-    ) -> Tensor:
-        assert self.memory_readout is not None
-        has_memory = memory.mask.any(dim=1)  # [B]
-        if not bool(has_memory.any()):
-            return F.scaled_dot_product_attention(q, k, v)
-        tokens = q.shape[2]
-        rows = memory.rel_rows[memory.rel_index]  # [M] each token's own memory time
-        rel = self.memory_readout.rel_pos(q[:, :, prefix:], thw, rows)  # [B, h, THW, M]
-        rel = F.pad(rel.to(q.dtype), (0, 0, prefix, 0))  # [B, heads, N, M]: none for prefix rows
-        rel = rel.masked_fill(~memory.mask[:, None, None, :], float("-inf"))
-        attn_bias = F.pad(rel, (0, tokens))  # [B, heads, N, M + N]: no bias on current keys
-        key = torch.cat([memory.key.to(q.dtype), k], dim=2)  # [B, heads, M + N, head_dim]
-        value = torch.cat([memory.value.to(q.dtype), v], dim=2)
-        if self.record_attention:
-            logits = torch.matmul(q, key.transpose(2, 3)) * self.head_dim**-0.5 + attn_bias
-            probs = logits.softmax(dim=-1)[..., : memory.key.shape[2]]
-            self.memory_attention = entry_attention(probs, memory)
-        if bool(has_memory.all()):
-            return F.scaled_dot_product_attention(q, key, value, attn_mask=attn_bias)
-        # Mixed batch: rows without any valid memory take the memory-free path bit for bit.
-        plain = ~has_memory
-        out = torch.empty_like(q)
-        out[has_memory] = F.scaled_dot_product_attention(
-            q[has_memory], key[has_memory], value[has_memory], attn_mask=attn_bias[has_memory]
-        )
-        out[plain] = F.scaled_dot_product_attention(q[plain], k[plain], v[plain])
-        return out
 
 
 class ViTBlock(nn.Module):
@@ -164,19 +138,13 @@ class ViTBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=nn.GELU)
 
-    def forward(
-        self,
-        x: Tensor,
-        thw: tuple[int, int, int],
-        prefix: int,
-        memory: MemoryKV | None = None,
-    ) -> Tensor:
+    def forward(self, x: Tensor, thw: Grid, prefix: int, memory: MemoryKV | None = None) -> Tensor:
         """Run the block on tokens [B, P + T*H*W, C]."""
         x = x + self.drop_path(self.attn(self.norm1(x), thw, prefix, memory))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-class VideoViT(nn.Module):
+class VideoViT(Backbone, nn.Module):
     """VideoMAE-style video ViT whose blocks can read memory (the backbone of TinyMem-ViT).
 
     `forward(video, memory, capture_blocks)` returns a `BackboneOutput`: normalised tokens
@@ -215,7 +183,7 @@ class VideoViT(nn.Module):
         side = crop_size // patch_size
         self.thw = (num_frames // tubelet_size, side, side)
         self.input_shape = (IN_CHANNELS, num_frames, crop_size, crop_size)
-        self.tubelet_size = tubelet_size
+        self.frame_stride = tubelet_size
         self.num_heads = num_heads
         self.num_global_tokens = num_global_tokens
         self.checkpoint_activations = checkpoint_activations
@@ -240,110 +208,20 @@ class VideoViT(nn.Module):
         if pretrained is not None:
             load_videomae(self, pretrained)
 
-    def attach_memory(
-        self,
-        index: int,
-        in_dim: int,
-        kernel: int,
-        stride: int,
-        groups: int | str,
-        max_distance: int,
-        frame_time: bool = False,
-    ) -> None:
-        """Give block `index` a readout of memory tokens of width `in_dim`.
-
-        `frame_time`: each token carries its frame's time (at the query's temporal resolution)
-        in the relative-position term, not only its clip's.
-        """
-        self.blocks[index].attn.memory_readout = MemoryReadout(
-            in_dim=in_dim,
-            out_dim=self.out_dim,
+    def block_geometry(self, index: int) -> BlockGeometry:
+        """Width, heads, query time, key/value grid and prefix (the same for every block)."""
+        return BlockGeometry(
+            width=self.out_dim,
             num_heads=self.num_heads,
-            kernel=kernel,
-            stride=stride,
-            groups=groups,
-            max_distance=max_distance,
             query_time=self.thw[0],
-            time_slots=self.thw[0] if frame_time else 1,
-        )
-
-    def block_width(self, index: int) -> int:
-        """Channels of the tokens block `index` outputs (the same for every block)."""
-        return self.out_dim
-
-    def attach_vision_memory(
-        self,
-        index: int,
-        kernel: Sequence[int],
-        stride: Sequence[int],
-        max_distance: int,
-    ) -> VisionReadout:
-        """Make block `index` read (and keep) its own compressed keys/values (MeMViT)."""
-        attn = self.blocks[index].attn
-        readout = VisionReadout(
-            dim=self.out_dim,
-            num_heads=self.num_heads,
             kv_thw=self.thw,
             prefix=self.num_global_tokens,
-            kernel=tuple(kernel),
-            stride=tuple(stride),
-            max_distance=max_distance,
-            query_time=self.thw[0],
-        )
-        attn.memory_readout = readout
-        attn.keep_kv = True
-        return readout
-
-    def _check_input(self, video: Tensor) -> None:
-        if video.dim() == len(self.input_shape) + 1 and tuple(video.shape[1:]) == self.input_shape:
-            return
-        channels, frames, height, width = self.input_shape
-        hint = ""
-        if video.dim() == len(self.input_shape) + 1 and video.shape[2] % self.tubelet_size:
-            hint = f"; {video.shape[2]} frames are not a multiple of the tubelet size"
-        raise ValueError(
-            f"VideoViT input: expected a clip of shape [B, {channels}, {frames}, {height}, "
-            f"{width}] (model.backbone.num_frames={frames}, crop_size={height}), "
-            f"got {list(video.shape)}{hint}"
         )
 
-    def _check_blocks(
-        self, memory: Mapping[int, MemoryRead], capture: Iterable[int], grid_at: Iterable[int]
-    ) -> None:
-        depth = len(self.blocks)
-        for index in memory:
-            if not 0 <= index < depth or self.blocks[index].attn.memory_readout is None:
-                raise ValueError(
-                    f"memory given for block {index}, which has no memory readout "
-                    "(attach_memory first)"
-                )
-        capture = list(capture)
-        if capture and self.global_tokens is None:
-            raise ValueError(
-                f"capture_blocks={capture} needs global tokens: set "
-                "model.backbone.num_global_tokens > 0"
-            )
-        for name, wanted in (("capture_blocks", capture), ("grid_blocks", grid_at)):
-            bad = [index for index in wanted if not 0 <= index < depth]
-            if bad:
-                raise ValueError(f"{name}: {bad} are not blocks of a depth-{depth} backbone")
-
-    def forward(
-        self,
-        video: Tensor,
-        memory: Mapping[int, MemoryRead] | None = None,
-        capture_blocks: Iterable[int] = (),
-        grid_blocks: Iterable[int] = (),
+    def encode(
+        self, video: Tensor, memory: Mapping[int, MemoryRead], capture: set[int], grid_at: set[int]
     ) -> BackboneOutput:
-        """Encode a clip [B, 3, T, H, W] reading `memory[block]` where given.
-
-        Blocks in `capture_blocks` return their output global tokens, blocks in `grid_blocks`
-        their output grid tokens (both before the final norm).
-        """
-        self._check_input(video)
-        memory = memory or {}
-        capture, grid_at = set(capture_blocks), set(grid_blocks)
-        self._check_blocks(memory, capture, grid_at)
+        """`forward` (`Backbone`): the tokens and global tokens of every block are one width."""
         x = self.patch_embed(video)  # [B, T'H'W', C]
         x = x + self.pos_embed.to(x.dtype)
         prefix = 0
