@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from torch import Tensor, nn
 
@@ -49,13 +50,12 @@ class BlockGeometry:
     prefix: int  # tokens before the grid (class, global)
 
 
-class Backbone:
-    """A video backbone whose attention blocks can read memory (`build_backbone` builds one).
+@runtime_checkable
+class BackboneParts(Protocol):
+    """What a video backbone provides; :class:`Backbone` builds the rest of the contract on it.
 
-    Both backbones derive from it, before `nn.Module` (`MViTBackbone`, `VideoViT`): they encode
-    (`encode`) and describe their blocks (`block_geometry`); it checks the clip and the blocks
-    asked for (`forward`) and attaches the readouts.
-    Every block has an `attn` with `memory_readout`, `keep_kv`/`kept_kv` and
+    A new backbone derives from `Backbone` (before `nn.Module`) and has these attributes and
+    methods. Every block has an `attn` with `memory_readout`, `keep_kv`/`kept_kv` and
     `record_attention`/`memory_attention` (what `collect_block_state` gathers).
     """
 
@@ -64,6 +64,26 @@ class Backbone:
     global_tokens: Tensor | None  # [G, C] or [1, G, C] learned global tokens, if any
     input_shape: tuple[int, int, int, int]  # (C, T, H, W) of the clip it was built for
     frame_stride: int  # frames per token (temporal patch stride)
+
+    def block_geometry(self, index: int) -> BlockGeometry:
+        """Width, heads, query time, key/value grid and prefix of block `index`."""
+        ...
+
+    def encode(
+        self, video: Tensor, memory: Mapping[int, MemoryRead], capture: set[int], grid_at: set[int]
+    ) -> BackboneOutput:
+        """`Backbone.forward` once its arguments are checked."""
+        ...
+
+
+class Backbone:
+    """A video backbone whose attention blocks can read memory (`build_backbone` builds one).
+
+    Both backbones derive from it, before `nn.Module` (`MViTBackbone`, `VideoViT`), and provide
+    :class:`BackboneParts` (`encode`, `block_geometry` and the attributes it names); it checks
+    the clip and the blocks asked for (`forward`) and attaches the readouts.
+    """
+
     __call__: Callable[..., BackboneOutput]
 
     def forward(
@@ -83,12 +103,6 @@ class Backbone:
         capture, grid_at = set(capture_blocks), set(grid_blocks)
         self._check_blocks(memory, capture, grid_at)
         return self.encode(video, memory, capture, grid_at)
-
-    def encode(
-        self, video: Tensor, memory: Mapping[int, MemoryRead], capture: set[int], grid_at: set[int]
-    ) -> BackboneOutput:
-        """`forward` once its arguments are checked."""
-        raise NotImplementedError
 
     def _check_input(self, video: Tensor) -> None:
         """Raise a ValueError naming the expected shape unless `video` is a clip of this size."""
@@ -126,10 +140,6 @@ class Backbone:
             bad = sorted(index for index in wanted if not 0 <= index < depth)
             if bad:
                 raise ValueError(f"{name}: {bad} are not blocks (blocks are 0..{depth - 1})")
-
-    def block_geometry(self, index: int) -> BlockGeometry:
-        """Width, heads, query time, key/value grid and prefix of block `index`."""
-        raise NotImplementedError
 
     def block_width(self, index: int) -> int:
         """Token width of block `index`'s output."""
