@@ -28,7 +28,7 @@ from torchvision.transforms import v2
 
 from tinymem.data.ava.dataset import AvaAugment, build_transform, collate_keyframes
 from tinymem.data.ava.formats import read_label_map
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
 from tinymem.inference.detector import PersonBoxes, PersonDetector, ProposalBoxes
 from tinymem.inference.render import VideoRenderer, render_timeline
 from tinymem.inference.results import SecondResult, unique_captions

@@ -33,7 +33,7 @@ import av
 import numpy as np
 import torch
 
-from tinymem.data.errors import DataFormatError, data_error
+from tinymem.errors import DataFormatError, data_error
 from tinymem.memory.captions import CAPTION_SUFFIX
 from tinymem.tools.args import parse_key_values, usage
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
 from tinymem.memory.captions import CAPTION_SUFFIX, read_caption_file
 from tinymem.memory.encoders import DEFAULT_ENCODE_BATCH, DEFAULT_FLUSH_EVERY, TextEncoder
 from tinymem.memory.plan import ConfigError
