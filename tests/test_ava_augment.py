@@ -8,7 +8,8 @@ from omegaconf import OmegaConf
 from torchvision import tv_tensors
 
 from tinymem.config import CONFIG_DIR, compose_config
-from tinymem.data.ava.dataset import VIDEO_MEAN, VIDEO_STD, AvaAugment, build_transform
+from tinymem.data.ava.dataset import AvaAugment, build_transform
+from tinymem.normalize import VIDEO_MEAN, VIDEO_STD
 
 HEIGHT, WIDTH, FRAMES = 240, 320, 2  # AVA-like 4:3 frames
 BOX = (96, 48, 192, 216)  # x1, y1, x2, y2 in pixels: a white person box ...

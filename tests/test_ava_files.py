@@ -13,7 +13,7 @@ from tinymem.data.ava.formats import (
     write_label_map,
     write_proposals,
 )
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
 
 GT_ROWS = """\
 -5KQ66BBWC4,0902,0.077,0.151,0.283,0.811,80,1

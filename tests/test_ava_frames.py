@@ -11,7 +11,7 @@ from PIL import Image
 
 from tinymem.config import compose_config
 from tinymem.data.ava.datamodule import AvaDataModule
-from tinymem.data.ava.dataset import VIDEO_MEAN, VIDEO_STD, AvaAugment
+from tinymem.data.ava.dataset import AvaAugment
 from tinymem.data.ava.formats import AvaBox, write_annotations, write_label_map, write_proposals
 from tinymem.data.ava.frames import (
     FRAME_LIST_HEADER,
@@ -19,7 +19,8 @@ from tinymem.data.ava.frames import (
     read_frame_list,
     write_frame_list,
 )
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
+from tinymem.normalize import VIDEO_MEAN, VIDEO_STD
 
 FPS = 30
 SIZE = 16

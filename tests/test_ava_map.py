@@ -17,7 +17,7 @@ from tinymem.data.ava.formats import (
     write_detections,
     write_label_map,
 )
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
 from tinymem.metrics.ava import STRICT_KINDS, average_precision, evaluate_ava_files, frame_map
 from tinymem.metrics.ava_map import frame_map as frame_map_old_name
 from tinymem.tools.ava_map import main as ava_map_main

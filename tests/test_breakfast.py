@@ -40,8 +40,8 @@ from tinymem.data.breakfast.synthetic import (
 )
 from tinymem.data.clip_dataset import IGNORE_LABEL
 from tinymem.data.clip_transforms import build_clip_transform
-from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import FrameSource
+from tinymem.errors import DataFormatError
 from tinymem.lit.classification import ClassificationModule
 from tinymem.memory.captions import CaptionStore
 from tinymem.metrics.breakfast import BreakfastMetrics

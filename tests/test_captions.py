@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
 from tinymem.memory.captions import CaptionStore, read_caption_file
 
 

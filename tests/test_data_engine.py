@@ -13,8 +13,6 @@ from torch.utils.data import Dataset, get_worker_info
 
 from tinymem.data.ava.datamodule import AvaDataModule
 from tinymem.data.ava.dataset import (
-    VIDEO_MEAN,
-    VIDEO_STD,
     AvaAugment,
     AvaKeyframeClips,
     collate_keyframes,
@@ -25,6 +23,7 @@ from tinymem.data.frame_sources import JpegFolderSource, VideoFileSource
 from tinymem.data.stream_loader import StreamingDataLoader
 from tinymem.data.streaming import PAD_INDEX, StreamingBatchSampler
 from tinymem.memory.captions import CaptionStore
+from tinymem.normalize import VIDEO_MEAN, VIDEO_STD
 
 
 def clips(world: Path, train: bool, device_transform: bool, **kwargs: Any) -> AvaKeyframeClips:

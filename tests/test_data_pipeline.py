@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tinymem.data.ava.datamodule import AvaDataModule
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
 
 
 def _datamodule(root: Path, batch_size: int = 3, **kwargs) -> AvaDataModule:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tinymem.data.ava.synthetic import DEFAULT_SPEC
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
 from tinymem.memory.dynamic_captions import DynamicCaptioner, load_descriptions
 from tinymem.memory.plan import ConfigError
 

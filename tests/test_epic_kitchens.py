@@ -31,10 +31,10 @@ from tinymem.data.epic_kitchens.synthetic import (
     SyntheticEpicSpec,
     ensure_synthetic_epic,
 )
-from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import FrameSource, JpegFolderSource, VideoFileSource
 from tinymem.data.streaming import StreamingBatchSampler
 from tinymem.data.video import VideoWriter
+from tinymem.errors import DataFormatError
 from tinymem.memory.captions import CaptionStore
 from tinymem.metrics.epic_kitchens import EpicKitchensAccuracy
 

@@ -107,3 +107,37 @@ def test_no_import_cycles() -> None:
 @pytest.mark.parametrize("name", MODULES)
 def test_every_module_imports(name: str) -> None:
     assert importlib.import_module(name).__name__ == name
+
+
+def _reachable(graph: dict[str, set[str]], start: str) -> dict[str, str]:
+    """Every module `start` imports, even indirectly, each with the module that imports it."""
+    via: dict[str, str] = {}
+    pending = [start]
+    while pending:
+        node = pending.pop()
+        for nxt in graph[node] - via.keys():
+            via[nxt] = node
+            pending.append(nxt)
+    return via
+
+
+def _under(name: str, package: str) -> bool:
+    return name == package or name.startswith(f"{package}.")
+
+
+def test_memory_imports_neither_data_nor_lit() -> None:
+    """Memory sits below the data and the Lightning layers: no memory module imports them, not
+    even through another module (`if TYPE_CHECKING:` imports for annotations are allowed)."""
+    graph = {name: _imported_modules(name) for name in MODULES}
+    assert _under("tinymem.data.ava.dataset", "tinymem.data")
+    assert _reachable({"a": {"b"}, "b": {"c"}, "c": set()}, "a") == {"b": "a", "c": "b"}
+    bad = []
+    for name in (n for n in MODULES if _under(n, "tinymem.memory")):
+        via = _reachable(graph, name)
+        for target in sorted(via):
+            if _under(target, "tinymem.data") or _under(target, "tinymem.lit"):
+                chain = [target]
+                while chain[-1] != name:
+                    chain.append(via[chain[-1]])
+                bad.append(" <- ".join(chain))
+    assert not bad, "memory imports a layer above it:\n" + "\n".join(bad)

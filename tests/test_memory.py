@@ -10,7 +10,7 @@ import torch
 from tinymem.config import compose_config
 from tinymem.lit.detection import DetectionModule
 from tinymem.memory.cache import FifoCache, MemoryRead
-from tinymem.memory.plan import ConfigError, parse_memory_spec, select_layers
+from tinymem.memory.plan import KINDS, ConfigError, parse_memory_spec, select_layers
 from tinymem.memory.readout import MemoryReadout
 from tinymem.memory.stream import MemoryStream
 
@@ -151,15 +151,7 @@ def _batch(video_ids, is_first, seed: int) -> dict:
     }
 
 
-ALL_MEMORY_KINDS = [
-    "vision",
-    "text",
-    "region",
-    "region_token",
-    "clip_vision",
-    "text+region",
-    "text+region_token",
-]
+ALL_MEMORY_KINDS = [kind for kind in KINDS if kind != "none"]  # every kind that has memory
 
 
 @pytest.mark.parametrize("memory", ALL_MEMORY_KINDS)

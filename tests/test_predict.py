@@ -35,9 +35,9 @@ from tinymem.data.ava.synthetic import (
     video_keyframes,
     video_rng,
 )
-from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import VideoFileSource
 from tinymem.data.video import read_frames, write_video
+from tinymem.errors import DataFormatError
 from tinymem.inference import detector as detector_module
 from tinymem.inference import predictor as predictor_module
 from tinymem.inference.detector import COCO_PERSON, PersonBoxes, PersonDetector, build_detector

@@ -29,7 +29,7 @@ from tinymem.data.breakfast.formats import (
     read_mapping,
 )
 from tinymem.data.epic_kitchens.formats import read_epic_annotations, read_video_info
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
 
 REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "real_data"
 EPIC = REAL_DATA / "epic_kitchens"

@@ -8,7 +8,7 @@ import open_clip
 import pytest
 import torch
 
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
 from tinymem.memory.encoders import TextEncoder
 from tinymem.memory.text_cache import TextEmbeddingCache, caption_key
 from tinymem.tools import embed_text

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-from tinymem.data.errors import DataFormatError
 from tinymem.data.video import (
     VideoInfo,
     clip_frame_indices,
@@ -10,6 +9,7 @@ from tinymem.data.video import (
     read_frames,
     write_video,
 )
+from tinymem.errors import DataFormatError
 
 NUM_FRAMES = 20
 SIZE = 32

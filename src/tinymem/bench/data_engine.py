@@ -40,8 +40,6 @@ from torchvision import tv_tensors
 
 from tinymem.bench.report import Row
 from tinymem.data.ava.dataset import (
-    VIDEO_MEAN,
-    VIDEO_STD,
     AvaAugment,
     build_transform,
     color_jitter,
@@ -51,6 +49,7 @@ from tinymem.data.ava.frames import AVA_FPS, ListedJpegFrames, frame_file
 from tinymem.data.device_transform import finish_clips, jitter_params
 from tinymem.data.stream_decoder import StreamDecoder, upcoming_frames
 from tinymem.data.video import clip_frame_indices, read_frames
+from tinymem.normalize import VIDEO_MEAN, VIDEO_STD
 
 CRF = "23"  # x264's default quality: lossy, like real data sets
 FIRST_KEYFRAME_SEC = 2  # keyframe seconds start here (AVA: 902 of a cut starting at 900) ...

@@ -110,16 +110,9 @@ def flops_rows(
     return rows
 
 
-def flops_report(
-    models: Mapping[str, Sequence[str]],
-    memories: Sequence[str],
-    lengths: Sequence[int],
-    text_width: int,
-    paths: Sequence[str],
-    text_tower: str | None,
-) -> Report:
-    """GFLOPs per clip (total and attention) for every model, attention path, memory and l."""
-    rows = flops_rows(models, memories, lengths, text_width, paths)
+def flops_report(rows: list[Row], text_tower: str | None) -> Report:
+    """GFLOPs per clip (total and attention) for every model, attention path, memory and l
+    (`flops_rows`), and the text tower's per caption (`text_tower`)."""
     grids = []
     for part, title in (
         ("total", "Forward GFLOPs per clip, total (increase over no memory)"),

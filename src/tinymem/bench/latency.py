@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from tinymem.bench.models import BOXES_PER_CLIP, compose_train
 from tinymem.bench.plots import plot_latency
-from tinymem.bench.report import Grid, Report, Row, fmt, median_ratio
+from tinymem.bench.report import Grid, Report, Row, median_ratio, shown
 from tinymem.data.ava.formats import AVA_NUM_ACTIONS
 from tinymem.lit.detection import DetectionModule
 from tinymem.models.build import plain
@@ -321,20 +321,18 @@ def latency_report(cfg: Mapping[str, Any], device: str, seed: int) -> Report:
                 f"{setting.name}: the frozen text tower takes {tower_ms:.1f} ms per new caption "
                 "(not in the per-clip times: embeddings are cached per caption)."
             )
+    keys = ["setting", "mode", "memory", "l"]  # shown as they are, under their own name
     grid = Grid(
         "Streaming time per clip with memory full (ratio to no memory: median of per-round ratios)",
-        ["setting", "mode", "memory", "l", "ms / clip", "clips / s", "ratio to none"],
+        [*keys, "ms / clip", "clips / s", "ratio to none"],
     )
-    for r in rows:
-        grid.add(
-            r["setting"],
-            r["mode"],
-            r["memory"],
-            r["l"],
-            fmt(r["ms_per_clip"]),
-            fmt(r["clips_per_s"], 2),
-            f"{r['ratio_to_none']:.3f}",
-        )
+    grid.add_rows(
+        rows,
+        *keys,
+        shown("ms_per_clip", ".1f"),
+        shown("clips_per_s", ".2f"),
+        shown("ratio_to_none", ".3f"),
+    )
     notes.insert(
         0,
         f"Model: {' '.join(cfg['overrides'])}; one person box per clip; memory full (l*s valid "

@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 Row = dict[str, Any]  # one CSV row: column -> str | int | float | bool
+Cell = str | Callable[[Row], Any]  # what a grid shows of a row: the value at a key, or computed
 PNG_DPI = 120
 
 
@@ -33,6 +34,11 @@ class Grid:
         if len(cells) != len(self.columns):
             raise ValueError(f"{self.title}: {len(cells)} cells for {len(self.columns)} columns")
         self.rows.append([str(cell) for cell in cells])
+
+    def add_rows(self, rows: Iterable[Row], *cells: Cell) -> None:
+        """Append a line per row of `rows`: each cell the row's value at a key, or `cell(row)`."""
+        for row in rows:
+            self.add(*(cell(row) if callable(cell) else row[cell] for cell in cells))
 
     def rich(self) -> Table:
         """The table for the terminal."""
@@ -147,6 +153,21 @@ def median_ratio(times: Mapping[str, Sequence[float]], key: str, base: str) -> f
 def fmt(value: float, digits: int = 1) -> str:
     """A number with a fixed count of decimals."""
     return f"{value:.{digits}f}"
+
+
+def shown(key: str, spec: str, suffix: str = "") -> Callable[[Row], str]:
+    """A cell: `row[key]` in format `spec` followed by `suffix`, "-" where it is not a number."""
+
+    def cell(row: Row) -> str:
+        value = row[key]
+        return f"{value:{spec}}{suffix}" if isinstance(value, int | float) else "-"
+
+    return cell
+
+
+def flag(key: str, no: str = "no") -> Callable[[Row], str]:
+    """A cell: "yes" where `row[key]` is true, else `no`."""
+    return lambda row: "yes" if row[key] else no
 
 
 def pivot(

@@ -17,11 +17,11 @@ from rich.console import Console
 
 from tinymem.bench.backbone import backbone_report
 from tinymem.bench.data_pipeline import data_report
-from tinymem.bench.flops import flops_report
+from tinymem.bench.flops import flops_report, flops_rows
 from tinymem.bench.latency import latency_report
 from tinymem.bench.report import Report, machine, markdown, write_report
 from tinymem.bench.targets import targets_report
-from tinymem.bench.tokens import tokens_report
+from tinymem.bench.tokens import tokens_report, tokens_rows
 
 SUMMARY = "summary.md"
 LOG_WIDTH = 160  # console columns when the output is not a terminal
@@ -47,16 +47,12 @@ def _selected(names: list[str], table: Mapping[str, list[str]], key: str) -> dic
 def _builders(cfg: Mapping[str, Any]) -> dict[str, Callable[[], Report]]:
     clips = cfg["clip_overrides"] or {}
     models = {name: [f"model={name}", *clips.get(name, [])] for name in cfg["models"]}
+    sweep = (cfg["memories"], cfg["lengths"], cfg["text_width"])  # memory kinds, l, text width
     data_sets = _selected(cfg["data"]["sets"], cfg["data"]["overrides"], "data.overrides")
     return {
-        "tokens": lambda: tokens_report(models, cfg["memories"], cfg["lengths"], cfg["text_width"]),
+        "tokens": lambda: tokens_report(tokens_rows(models, *sweep)),
         "flops": lambda: flops_report(
-            models,
-            cfg["memories"],
-            cfg["lengths"],
-            cfg["text_width"],
-            cfg["flops"]["paths"],
-            cfg["flops"]["text_tower"],
+            flops_rows(models, *sweep, cfg["flops"]["paths"]), cfg["flops"]["text_tower"]
         ),
         "latency": lambda: latency_report(cfg["latency"], cfg["device"], cfg["seed"]),
         "data": lambda: data_report(

@@ -57,14 +57,8 @@ def tokens_rows(
     return rows
 
 
-def tokens_report(
-    models: Mapping[str, Sequence[str]],
-    memories: Sequence[str],
-    lengths: Sequence[int],
-    text_width: int,
-) -> Report:
-    """Memory tokens per augmented block for every model, memory kind and l."""
-    rows = tokens_rows(models, memories, lengths, text_width)
+def tokens_report(rows: list[Row]) -> Report:
+    """Memory tokens per augmented block for every model, memory kind and l (`tokens_rows`)."""
     values, lines = pivot(
         rows,
         key=lambda r: (r["model"], r["memory"], r["plan"]),

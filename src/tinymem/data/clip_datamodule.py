@@ -18,9 +18,9 @@ from typing import Any
 
 from tinymem.data.clip_dataset import collate_clips
 from tinymem.data.clip_transforms import ClipAugment, build_clip_transform
-from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import FrameSource
 from tinymem.data.stream_datamodule import StreamingDataModule, StreamOptions
+from tinymem.errors import data_error
 from tinymem.memory.captions import CaptionStore
 
 log = logging.getLogger(__name__)

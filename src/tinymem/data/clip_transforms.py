@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torchvision.transforms import v2
 
-from tinymem.data.ava.dataset import VIDEO_MEAN, VIDEO_STD
+from tinymem.normalize import VIDEO_MEAN, VIDEO_STD
 
 RANDOM_FILL = "random"  # random erasing fills the box with normal noise (SlowFast "pixel" mode)
 

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from tinymem.data.errors import data_error
 from tinymem.data.stream_decoder import StreamDecoder
 from tinymem.data.video import probe_video, read_frames
+from tinymem.errors import data_error
 from tinymem.paths import PathType
 
 

@@ -25,8 +25,8 @@ import av
 import numpy as np
 import torch
 
-from tinymem.data.errors import data_error
 from tinymem.data.video import _open, _stream_fps, read_frames
+from tinymem.errors import data_error
 from tinymem.paths import PathType
 
 MAX_SKIP = 300  # frames decoded forward at most to reach a clip; a longer jump seeks instead

@@ -11,7 +11,7 @@ import av
 import numpy as np
 import torch
 
-from tinymem.data.errors import data_error
+from tinymem.errors import data_error
 from tinymem.paths import PathType
 
 CODEC = "libx264"

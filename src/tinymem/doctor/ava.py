@@ -16,11 +16,11 @@ from tinymem.data.ava.formats import (
     read_proposals,
 )
 from tinymem.data.ava.frames import ListedJpegFrames, read_frame_list
-from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import FrameSource, VideoFileSource
 from tinymem.doctor import reference
 from tinymem.doctor.media import ClipSpec, MediaNeed, check_media
 from tinymem.doctor.report import Report
+from tinymem.errors import DataFormatError
 
 SPLITS = {"train": "train_csv", "val": "val_csv"}
 

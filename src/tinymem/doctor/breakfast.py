@@ -18,11 +18,11 @@ from tinymem.data.breakfast.formats import (
     read_mapping,
     split_videos,
 )
-from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import VideoFileSource
 from tinymem.doctor import reference
 from tinymem.doctor.media import ClipSpec, MediaNeed, check_media
 from tinymem.doctor.report import Report, split_location
+from tinymem.errors import DataFormatError
 
 
 def _annotation_files(data: DictConfig, root: Path, report: Report) -> dict[str, Path] | None:

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import FrameSource, JpegFolderSource, VideoFileSource
 from tinymem.data.video import clip_frame_indices
 from tinymem.doctor.report import Report, split_location
+from tinymem.errors import DataFormatError
 
 GIB = 1024**3
 SECONDS_PER_HOUR = 3600

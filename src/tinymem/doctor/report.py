@@ -10,7 +10,7 @@ from typing import TypeVar
 from rich.console import Console
 from rich.table import Table
 
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
 
 T = TypeVar("T")
 STYLES = {"ok": "green", "warning": "yellow", "error": "bold red"}

@@ -13,7 +13,7 @@ import torchvision
 from torch import Tensor, nn
 
 from tinymem.data.ava.formats import read_proposals
-from tinymem.data.errors import data_error
+from tinymem.errors import data_error
 from tinymem.memory.plan import ConfigError
 from tinymem.models.checkpoints import load_file, weights_only_loads
 from tinymem.paths import PathType

@@ -28,7 +28,7 @@ from torchvision.transforms import v2
 
 from tinymem.data.ava.dataset import AvaAugment, build_transform, collate_keyframes
 from tinymem.data.ava.formats import read_label_map
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
 from tinymem.inference.detector import PersonBoxes, PersonDetector, ProposalBoxes
 from tinymem.inference.render import VideoRenderer, render_timeline
 from tinymem.inference.results import SecondResult, unique_captions
@@ -189,49 +189,39 @@ def build_batch(
     return collate_keyframes([item])
 
 
+@dataclass(eq=False, repr=False)
 class Predictor:
     """Streams videos through a DetectionModule with memory and writes what it predicts."""
 
-    def __init__(
-        self,
-        module: DetectionModule,
-        boxes: ProposalBoxes | PersonDetector,
-        text: TextMemorySource,
-        names: Mapping[int, str],
-        out_dir: str | Path,
-        sample_rate: int,
-        augment: str = "basic",
-        fps: float | None = None,
-        video_start_sec: int = 0,
-        top_k: int = 3,
-        detect_batch: int = 4,
-        render: bool = False,
-        render_height: int = 360,
-        progress: bool = True,
-    ) -> None:
-        self.module = module
+    module: DetectionModule
+    boxes: ProposalBoxes | PersonDetector
+    text: TextMemorySource
+    names: Mapping[int, str]
+    out_dir: str | Path
+    sample_rate: int
+    augment: str = "basic"  # AvaAugment kind of the test transform
+    fps: float | None = None
+    video_start_sec: int = 0
+    top_k: int = 3
+    detect_batch: int = 4
+    render: bool = False
+    render_height: int = 360
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        module = self.module
         self.device = module.device
-        self.boxes = boxes
-        self.text = text
-        self.names = dict(names)
+        self.names = dict(self.names)
         self.class_ids = list(module.class_ids)
-        self.out_dir = Path(out_dir)
+        self.out_dir = Path(self.out_dir)
         backbone = module.hparams["backbone"]
         self.num_frames = int(backbone["num_frames"])
         self.transform = build_transform(
-            train=False, crop_size=int(backbone["crop_size"]), augment=AvaAugment(kind=augment)
+            train=False, crop_size=int(backbone["crop_size"]), augment=AvaAugment(kind=self.augment)
         )
-        self.sample_rate = sample_rate
-        self.fps = fps
-        self.video_start_sec = video_start_sec
-        self.top_k = top_k
-        self.detect_batch = detect_batch
-        self.render = render
-        self.render_height = render_height
-        self.progress = progress
         self.console = Console()
         # module contracts: captions source and attention recording
-        module.inference_captions = text.module_mode
+        module.inference_captions = self.text.module_mode
         module.record_attention = True
 
     # ----------------------------------------------------------------- per step

@@ -13,32 +13,21 @@ from PIL import Image, ImageDraw, ImageFont
 from tinymem.inference.results import SecondResult
 from tinymem.paths import PathType
 
+
+def _palette(colours: str) -> tuple[tuple[int, ...], ...]:
+    """RGB triples of space-separated hex colours ("e6194b 3cb44b" -> (230, 25, 75), ...)."""
+    return tuple(tuple(bytes.fromhex(colour)) for colour in colours.split())
+
+
 CODEC = "libx264"
 PIXEL_FORMAT = "yuv420p"
 ENCODER_OPTIONS = {"crf": "20", "preset": "veryfast"}
 MAX_FPS_DENOMINATOR = 1001  # NTSC rates (30000/1001) stay exact
-PALETTE = (  # box colours, one per person slot
-    (230, 25, 75),
-    (60, 180, 75),
-    (255, 225, 25),
-    (0, 130, 200),
-    (245, 130, 48),
-    (145, 30, 180),
-    (70, 240, 240),
-    (240, 50, 230),
-)
+# box colours, one per person slot
+PALETTE = _palette("e6194b 3cb44b ffe119 0082c8 f58230 911eb4 46f0f0 f032e6")
 # timeline line colours, one per plotted class: none of them is a box colour above, so a line's
 # colour never suggests the person whose box has it
-CLASS_PALETTE = (
-    (128, 0, 0),
-    (0, 0, 128),
-    (128, 128, 0),
-    (0, 128, 128),
-    (170, 110, 40),
-    (0, 0, 0),
-    (128, 128, 128),
-    (110, 60, 150),
-)
+CLASS_PALETTE = _palette("800000 000080 808000 008080 aa6e28 000000 808080 6e3c96")
 TEXT_RGB = (255, 255, 255)
 STRIP_RGB = (24, 24, 28)
 LABEL_BACKGROUND = (0, 0, 0)

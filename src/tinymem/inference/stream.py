@@ -21,8 +21,8 @@ import torch
 from torch import Tensor
 
 from tinymem.data.ava.dataset import VIDEO_EXTENSIONS
-from tinymem.data.errors import DataFormatError, data_error
 from tinymem.data.video import VideoInfo, clip_frame_indices, probe_video
+from tinymem.errors import DataFormatError, data_error
 from tinymem.paths import PathType
 
 TIME_EPS = 1e-6  # seconds: tolerance when comparing frame times

@@ -21,6 +21,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from torch import Tensor, nn
 
+from tinymem.lit.batch_end import BatchEnd, BatchEndCallback
 from tinymem.lit.distributed import gather_objects
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class StreamResume(Callback):
 
 
 # ------------------------------------------------------------------------------------ faults
-class PreemptionCheckpoint(Callback):
+class PreemptionCheckpoint(BatchEndCallback):
     """On SIGTERM (SLURM pre-emption) or Ctrl-C (SIGINT) save `<dirpath>/last.ckpt` and stop.
 
     A second Ctrl-C aborts at once without saving (Lightning's KeyboardInterrupt shutdown).
@@ -119,6 +120,8 @@ class PreemptionCheckpoint(Callback):
     rank happens to be, which can leave the ranks in mismatched collectives (a hang under DDP);
     it is replaced for the duration of training (Lightning restores the original at teardown).
     """
+
+    stages = ("train",)
 
     def __init__(self, dirpath: str, filename: str = "last") -> None:
         super().__init__()
@@ -137,15 +140,9 @@ class PreemptionCheckpoint(Callback):
             for signum in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, self._record)
 
-    def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
+    def batch_end(self, end: BatchEnd) -> None:
         """Stop every rank after this batch when any rank received SIGTERM or SIGINT."""
+        trainer, batch_idx = end.trainer, end.batch_idx
         if trainer.strategy.reduce_boolean_decision(self._received is not None, all=False):
             if not trainer.received_sigterm:
                 rank_zero_info(
@@ -212,7 +209,7 @@ class StopOnNonFiniteLoss(Callback):
 
 
 # ------------------------------------------------------------------------------------ traces
-class StreamTrace(Callback):
+class StreamTrace(BatchEndCallback):
     """Append what every row of every rank streamed, one JSON line per step, to `<dirpath>/`.
 
     `rank<R>.jsonl` lines: stage, epoch, step, rank, and per row the video name, clip index,
@@ -240,29 +237,10 @@ class StreamTrace(Callback):
         with (self.dirpath / f"rank{trainer.global_rank}.jsonl").open("a") as f:
             f.write(json.dumps(record) + "\n")
 
-    def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Mapping[str, Any],
-        batch_idx: int,
-    ) -> None:
-        """Record a finished training step."""
-        self._write(trainer, "train", batch, batch_idx)
-
-    def on_validation_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Mapping[str, Any],
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
-        """Record a validation step (not during the sanity check)."""
-        if not trainer.sanity_checking:
-            self._write(trainer, "val", batch, batch_idx)
+    def batch_end(self, end: BatchEnd) -> None:
+        """Record a finished training step, or a validation step (not in the sanity check)."""
+        if end.stage == "train" or not end.trainer.sanity_checking:
+            self._write(end.trainer, end.stage, end.batch, end.batch_idx)
 
 
 # -------------------------------------------------------------------------------- statistics

@@ -16,6 +16,8 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import ProgressBar, RichProgressBar
 from torch import Tensor
 
+from tinymem.lit.batch_end import BatchEnd, BatchEndCallback
+
 DEFAULT_EVERY_N_STEPS = 50
 SECONDS_PER_MINUTE = 60
 SECONDS_PER_HOUR = 3600
@@ -44,8 +46,10 @@ def _clips(batch: Any) -> int:
     return int(video.shape[0]) if isinstance(video, Tensor) else 0
 
 
-class TextProgressBar(ProgressBar):
+class TextProgressBar(BatchEndCallback, ProgressBar):
     """Plain-text progress, one line per `every_n_steps` steps (rank zero only)."""
+
+    stages = ("train",)
 
     def __init__(self, every_n_steps: int = DEFAULT_EVERY_N_STEPS) -> None:
         super().__init__()
@@ -71,15 +75,9 @@ class TextProgressBar(ProgressBar):
         self._start_step = trainer.global_step
         self._clips = 0
 
-    def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
+    def batch_end(self, end: BatchEnd) -> None:
         """Every `every_n_steps` steps (and at an epoch's last one): one progress line."""
+        trainer, outputs, batch, batch_idx = end.trainer, end.outputs, end.batch, end.batch_idx
         self._clips += _clips(batch) * trainer.world_size
         total = self.total_train_batches
         last = isinstance(total, int) and batch_idx + 1 >= total

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import secrets
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import WandbLogger
 
 from tinymem.data.ava.formats import read_label_map
+from tinymem.lit.batch_end import BatchEnd, BatchEndCallback
 from tinymem.lit.distributed import env_global_rank
 
 RUN_ID_FILE = "wandb/run_id.txt"  # under the run directory: the id a resumed job reuses
@@ -55,7 +55,7 @@ def finish_wandb(loggers: Sequence[Any]) -> None:
         wandb.finish()
 
 
-class WandbReports(Callback):
+class WandbReports(BatchEndCallback):
     """At the end of each validation, log a per-class AP bar chart and a memory table to wandb.
 
     The table lists, for the first `max_examples` clips that read memory, every memory entry
@@ -64,6 +64,8 @@ class WandbReports(Callback):
     (`DetectionOutput.memory_attention`: memory type -> [B, l]); without it only the chart is
     logged. Does nothing without a WandbLogger.
     """
+
+    stages = ("val",)
 
     def __init__(self, max_examples: int = DEFAULT_MAX_EXAMPLES) -> None:
         super().__init__()
@@ -79,16 +81,9 @@ class WandbReports(Callback):
         """Forget the previous validation's examples."""
         self._rows, self._examples = [], 0
 
-    def on_validation_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Mapping[str, Any],
-        batch_idx: int,
-        dataloader_idx: int = 0,
-    ) -> None:
+    def batch_end(self, end: BatchEnd) -> None:
         """Record the memory entries the first example rows of this step read, with attention."""
+        trainer, pl_module, outputs, batch = end.trainer, end.module, end.outputs, end.batch
         if self._logger(trainer) is None or not trainer.is_global_zero:
             return
         attention = getattr(outputs, "memory_attention", None)

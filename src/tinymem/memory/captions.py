@@ -9,8 +9,8 @@ from collections.abc import Iterable, Sequence
 from os import PathLike
 from pathlib import Path
 
-from tinymem.data.errors import data_error
-from tinymem.data.text_files import read_text
+from tinymem.errors import data_error
+from tinymem.text_files import read_text
 
 logger = logging.getLogger(__name__)
 

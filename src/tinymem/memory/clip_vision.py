@@ -7,9 +7,9 @@ import torch.nn.functional as F
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 from torch import Tensor, nn
 
-from tinymem.data.ava.dataset import VIDEO_MEAN, VIDEO_STD
 from tinymem.memory.clip_weights import create_clip
 from tinymem.memory.encoders import BUNDLED_OPEN_CLIP_CONFIGS  # noqa: F401  (registers configs)
+from tinymem.normalize import VIDEO_MEAN, VIDEO_STD
 
 
 def _channel_stats(values: tuple[float, ...]) -> Tensor:

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from tinymem.data.errors import data_error
-from tinymem.data.text_files import read_json
+from tinymem.errors import data_error
 from tinymem.memory.plan import ConfigError
+from tinymem.text_files import read_json
 
 DESCRIPTIONS_DIR = Path(__file__).parent / "descriptions"
 BUILTIN_DESCRIPTIONS = ("ava", "synthetic")  # descriptions/<name>.json

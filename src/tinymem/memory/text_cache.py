@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tinymem.data.errors import data_error
+from tinymem.errors import data_error
 
 logger = logging.getLogger(__name__)
 

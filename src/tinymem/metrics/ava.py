@@ -62,7 +62,7 @@ from tinymem.data.ava.formats import (
     read_excluded_timestamps,
     read_label_map,
 )
-from tinymem.data.errors import data_error
+from tinymem.errors import data_error
 
 IOU_THRESHOLD = 0.5  # the official AVA matching threshold (IoU >= 0.5 is a hit)
 MAX_DETECTIONS_PER_KEYFRAME = 50  # the official reader keeps the 50 best rows per keyframe

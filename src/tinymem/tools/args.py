@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -40,6 +41,24 @@ def parse_key_values(argv: Sequence[str], cls: type[T]) -> T:
     if missing:
         raise ValueError(f"missing {', '.join(f'{name}=...' for name in missing)}")
     return cls(**values)
+
+
+def listed_files(spec: str, key: str, wanted: Callable[[Path], bool], kind: str) -> list[Path]:
+    """The files named by `spec`, a comma-separated list of files and folders: a file as given, a
+    folder's `wanted` files sorted. A missing entry, or no file at all, raises ValueError naming
+    `key` (`kind`: the files looked for, as the message names them)."""
+    files: list[Path] = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        path = Path(part)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if wanted(p)))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ValueError(f"{key}: no file or folder {part!r}")
+    if not files:
+        raise ValueError(f"{key}: no {kind} in {spec!r}")
+    return files
 
 
 def _show(value: Any) -> str:

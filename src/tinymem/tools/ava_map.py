@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 
 from tinymem.data.ava.formats import read_label_map
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
 from tinymem.metrics.ava import evaluate_ava_files
 
 

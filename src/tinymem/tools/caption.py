@@ -33,9 +33,9 @@ import av
 import numpy as np
 import torch
 
-from tinymem.data.errors import DataFormatError, data_error
+from tinymem.errors import DataFormatError, data_error
 from tinymem.memory.captions import CAPTION_SUFFIX
-from tinymem.tools.args import parse_key_values, usage
+from tinymem.tools.args import listed_files, parse_key_values, usage
 
 logger = logging.getLogger(__name__)
 
@@ -139,18 +139,8 @@ def build_captioner(
 
 def video_files(spec: str) -> list[Path]:
     """Videos named by a comma-separated list of files and folders (sorted per folder)."""
-    files: list[Path] = []
-    for part in (p.strip() for p in spec.split(",") if p.strip()):
-        path = Path(part)
-        if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_EXTENSIONS))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ValueError(f"videos: no file or folder {part!r}")
-    if not files:
-        raise ValueError(f"videos: no video files ({', '.join(VIDEO_EXTENSIONS)}) in {spec!r}")
-    return files
+    kind = f"video files ({', '.join(VIDEO_EXTENSIONS)})"
+    return listed_files(spec, "videos", lambda p: p.suffix.lower() in VIDEO_EXTENSIONS, kind)
 
 
 def iter_frames(path: Path, stride: int) -> Iterator[tuple[int, np.ndarray]]:

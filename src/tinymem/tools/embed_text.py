@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tinymem.data.errors import DataFormatError
+from tinymem.errors import DataFormatError
 from tinymem.memory.captions import CAPTION_SUFFIX, read_caption_file
 from tinymem.memory.encoders import DEFAULT_ENCODE_BATCH, DEFAULT_FLUSH_EVERY, TextEncoder
 from tinymem.memory.plan import ConfigError
-from tinymem.tools.args import parse_key_values, usage
+from tinymem.tools.args import listed_files, parse_key_values, usage
 
 logger = logging.getLogger(__name__)
 CALL_CAPTIONS = 4096  # captions handed to the encoder per call (it batches by batch_size)
@@ -47,18 +47,8 @@ class EmbedTextArgs:
 
 def caption_files(spec: str) -> list[Path]:
     """The caption files named by a comma-separated list of files and folders (sorted)."""
-    files: list[Path] = []
-    for part in (p.strip() for p in spec.split(",") if p.strip()):
-        path = Path(part)
-        if path.is_dir():
-            files.extend(sorted(path.glob(f"*{CAPTION_SUFFIX}")))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise ValueError(f"captions: no file or folder {part!r}")
-    if not files:
-        raise ValueError(f"captions: no {CAPTION_SUFFIX} files in {spec!r}")
-    return files
+    kind = f"{CAPTION_SUFFIX} files"
+    return listed_files(spec, "captions", lambda p: p.name.endswith(CAPTION_SUFFIX), kind)
 
 
 def embed_captions(args: EmbedTextArgs) -> tuple[dict[str, int], Path | None]:

@@ -47,9 +47,9 @@ from tinymem.data.ava.frames import (
     frame_file,
     write_frame_list,
 )
-from tinymem.data.errors import DataFormatError, data_error
-from tinymem.data.text_files import read_text
 from tinymem.data.video import VideoWriter
+from tinymem.errors import DataFormatError, data_error
+from tinymem.text_files import read_text
 from tinymem.tools.args import parse_key_values, usage
 
 logger = logging.getLogger(__name__)

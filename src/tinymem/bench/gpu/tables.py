@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tinymem.bench.latency import NO_MEMORY
-from tinymem.bench.report import Grid, Report, Row, fmt
+from tinymem.bench.report import Grid, Report, Row, flag, fmt, shown
 
 OURS, DENSE = "text+region", "vision"
 GIB = 1024.0
+# The columns naming a measured setting, first in the throughput and the ratios tables.
+SETTING_COLUMNS = ["mode", "batch", "attention", "compiled"]
+SETTING_CELLS = ("mode", "batch", "attention", flag("compiled"))
 
 
 def _gib(mib: object) -> str:
@@ -29,24 +32,20 @@ def throughput_report(name: str, rows: Sequence[Row], title: str, notes: list[st
     """Clips/s, time per step, peak memory (and compile time) of every measured configuration."""
     grid = Grid(
         title,
-        ["mode", "batch", "attention", "compiled", "memory", "l", "clips / s", "ms / step"]
+        [*SETTING_COLUMNS, "memory", "l", "clips / s", "ms / step"]
         + ["peak GiB", "first step s", "compile s"],
     )
-    for r in rows:
-        compile_s = fmt(r["compile_s"]) if r["compile_s"] != "" else "-"
-        grid.add(
-            r["mode"],
-            r["batch"],
-            r["attention"],
-            "yes" if r["compiled"] else "no",
-            r["memory"],
-            r["l"],
-            fmt(r["clips_per_s"], 2),
-            fmt(r["ms_per_step"]),
-            _gib(r["peak_mib"]),
-            fmt(r["first_step_s"], 2),
-            compile_s,
-        )
+    grid.add_rows(
+        rows,
+        *SETTING_CELLS,
+        "memory",
+        "l",
+        shown("clips_per_s", ".2f"),
+        shown("ms_per_step", ".1f"),
+        lambda r: _gib(r["peak_mib"]),
+        shown("first_step_s", ".2f"),
+        shown("compile_s", ".1f"),
+    )
     return Report(name, list(rows), [grid], notes)
 
 
@@ -104,33 +103,25 @@ def _ratio(value: object, base: object) -> object:
     return ""
 
 
-def _cell(value: object, digits: int, suffix: str = "") -> str:
-    return f"{value:+.{digits}f}{suffix}" if isinstance(value, int | float) else "-"
-
-
 def ratios_report(rows: Sequence[Row]) -> Report:
     """The paper's efficiency claim on the device: text+region against vision at each l."""
     derived = ratio_rows(rows)
     grid = Grid(
         "text+region / vision (TinyMem / MeMViT dense memory) at each l; cost over no memory",
-        ["mode", "batch", "attention", "compiled", "l", "clips/s ratio", "peak memory ratio"]
+        [*SETTING_COLUMNS, "l", "clips/s ratio", "peak memory ratio"]
         + ["time over none: text+region", "vision", "memory over none MiB: text+region", "vision"],
     )
-    for r in derived:
-        peak = r["peak_memory_ratio"]
-        grid.add(
-            r["mode"],
-            r["batch"],
-            r["attention"],
-            "yes" if r["compiled"] else "no",
-            r["l"],
-            fmt(r["clips_per_s_ratio"], 3),
-            fmt(peak, 3) if peak != "" else "-",
-            _cell(r[f"{OURS}_time_over_none_pct"], 1, "%"),
-            _cell(r[f"{DENSE}_time_over_none_pct"], 1, "%"),
-            _cell(r[f"{OURS}_memory_over_none_mib"], 0),
-            _cell(r[f"{DENSE}_memory_over_none_mib"], 0),
-        )
+    grid.add_rows(
+        derived,
+        *SETTING_CELLS,
+        "l",
+        shown("clips_per_s_ratio", ".3f"),
+        shown("peak_memory_ratio", ".3f"),
+        shown(f"{OURS}_time_over_none_pct", "+.1f", "%"),
+        shown(f"{DENSE}_time_over_none_pct", "+.1f", "%"),
+        shown(f"{OURS}_memory_over_none_mib", "+.0f"),
+        shown(f"{DENSE}_memory_over_none_mib", "+.0f"),
+    )
     notes = [
         "clips/s ratio above 1: text+region trains (or streams) faster than vision at that l; "
         "peak memory ratio below 1: it needs less device memory. Time over none = step time "
@@ -143,20 +134,18 @@ def ratios_report(rows: Sequence[Row]) -> Report:
 
 def numerics_report(rows: Sequence[Row]) -> Report:
     """Each comparison's relative logit difference and whether it is within tolerance."""
+    keys = ["memory", "l", "batch", "comparison"]  # shown as they are, under their own name
     grid = Grid(
         "Logit differences on a fixed input, memory full: max |a - b| / max |b|",
-        ["memory", "l", "batch", "comparison", "difference", "tolerance", "within"],
+        [*keys, "difference", "tolerance", "within"],
     )
-    for r in rows:
-        grid.add(
-            r["memory"],
-            r["l"],
-            r["batch"],
-            r["comparison"],
-            f"{r['relative_difference']:.2e}",
-            f"{r['tolerance']:.0e}",
-            "yes" if r["within"] else "NO",
-        )
+    grid.add_rows(
+        rows,
+        *keys,
+        shown("relative_difference", ".2e"),
+        shown("tolerance", ".0e"),
+        flag("within", no="NO"),
+    )
     return Report("numerics", list(rows), [grid])
 
 
@@ -174,15 +163,14 @@ def data_report(rows: Sequence[Row], conclusion: str, notes: list[str]) -> Repor
             "device clips/s",
         ],
     )
-    for r in rows:
-        device_rate = r["device_clips_per_s"]
-        grid.add(
-            r["workers"],
-            r["clip"],
-            r["batch"],
-            r["batches"],
-            fmt(r["clips_per_s"], 2),
-            f"{r['busy_fraction']:.0%}",
-            fmt(device_rate, 2) if device_rate != "" else "-",
-        )
+    grid.add_rows(
+        rows,
+        "workers",
+        "clip",
+        "batch",
+        "batches",
+        shown("clips_per_s", ".2f"),
+        shown("busy_fraction", ".0%"),
+        shown("device_clips_per_s", ".2f"),
+    )
     return Report("data", list(rows), [grid], [conclusion, *notes])

@@ -11,8 +11,6 @@ from typing import Any
 import torch
 
 from tinymem.data.ava.dataset import (
-    VIDEO_MEAN,
-    VIDEO_STD,
     AvaAugment,
     AvaKeyframeClips,
     collate_keyframes,
@@ -22,10 +20,11 @@ from tinymem.data.ava.formats import Keyframes, read_annotations, read_label_map
 from tinymem.data.ava.frames import ListedJpegFrames, read_frame_list
 from tinymem.data.ava.synthetic import SyntheticSpec, ensure_synthetic
 from tinymem.data.device_transform import finish_clips
-from tinymem.data.errors import DataFormatError, data_error
 from tinymem.data.frame_sources import FrameSource, VideoFileSource
 from tinymem.data.stream_datamodule import StreamingDataModule, StreamOptions
+from tinymem.errors import DataFormatError, data_error
 from tinymem.memory.captions import CaptionStore
+from tinymem.normalize import VIDEO_MEAN, VIDEO_STD
 
 log = logging.getLogger(__name__)
 

@@ -16,17 +16,15 @@ from torchvision.transforms import v2
 
 from tinymem.data.ava.formats import Keyframes
 from tinymem.data.device_transform import NO_JITTER, jitter_params
-from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import FrameSource
 from tinymem.data.stream_decoder import upcoming_frames
 from tinymem.data.streaming import PAD_INDEX, padding_stream_keys, stack_videos
 from tinymem.data.video import clip_frame_indices
+from tinymem.errors import DataFormatError
 from tinymem.memory.caption_augment import CaptionAugment
 from tinymem.memory.captions import CaptionStore
+from tinymem.normalize import VIDEO_MEAN, VIDEO_STD
 
-# SlowFast/MeMViT's Kinetics normalisation of RGB in [0, 1].
-VIDEO_MEAN = (0.45, 0.45, 0.45)
-VIDEO_STD = (0.225, 0.225, 0.225)
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi")
 AUGMENT_KINDS = ("basic", "ava")
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinymem.data.errors import data_error
-from tinymem.data.text_files import open_text, read_bytes, read_text
+from tinymem.errors import data_error
 from tinymem.paths import PathType
+from tinymem.text_files import open_text, read_bytes, read_text
 
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 normalized to [0, 1]
 

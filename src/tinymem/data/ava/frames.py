@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import JpegFolderSource
-from tinymem.data.text_files import open_text
+from tinymem.errors import data_error
 from tinymem.paths import PathType
+from tinymem.text_files import open_text
 
 FRAME_LIST_HEADER = ("original_vido_id", "video_id", "frame_id", "path", "labels")
 FILE_NUMBER_SUFFIX = "{:06d}.jpg"  # the end of a frame's file name

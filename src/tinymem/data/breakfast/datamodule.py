@@ -21,8 +21,8 @@ from tinymem.data.breakfast.formats import (
 )
 from tinymem.data.breakfast.synthetic import SyntheticBreakfastSpec, ensure_synthetic_breakfast
 from tinymem.data.clip_datamodule import ClipDataModule, ClipOptions
-from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import VideoFileSource
+from tinymem.errors import data_error
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ import torch
 
 from tinymem.data.breakfast.formats import BreakfastAnnotation, BreakfastVideo
 from tinymem.data.clip_dataset import IGNORE_LABEL, StreamedClipDataset
-from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import FrameSource
 from tinymem.data.video import clip_frame_indices
+from tinymem.errors import data_error
 
 
 class BreakfastSegments(StreamedClipDataset):

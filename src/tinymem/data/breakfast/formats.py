@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinymem.data.errors import data_error
-from tinymem.data.text_files import read_text
+from tinymem.errors import data_error
 from tinymem.paths import PathType
+from tinymem.text_files import read_text
 
 ACTIVITIES = (
     "cereals",

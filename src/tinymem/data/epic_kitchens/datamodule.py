@@ -9,8 +9,8 @@ from tinymem.data.clip_datamodule import ClipDataModule, ClipOptions
 from tinymem.data.epic_kitchens.dataset import EpicKitchensSegments
 from tinymem.data.epic_kitchens.formats import EpicSegment, read_epic_annotations, read_video_info
 from tinymem.data.epic_kitchens.synthetic import SyntheticEpicSpec, ensure_synthetic_epic
-from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import FrameSource, JpegFolderSource, VideoFileSource
+from tinymem.errors import data_error
 
 EPIC_SOURCES = ("frames", "video")  # JPEG frame folders or video files
 

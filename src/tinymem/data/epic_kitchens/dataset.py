@@ -24,9 +24,9 @@ from tinymem.data.epic_kitchens.formats import (
     segment_frames,
     temporal_order,
 )
-from tinymem.data.errors import data_error
 from tinymem.data.frame_sources import FrameSource
 from tinymem.data.video import clip_frame_indices
+from tinymem.errors import data_error
 from tinymem.paths import PathType
 
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinymem.classes import EK100_NOUNS, EK100_VERBS
-from tinymem.data.errors import data_error
-from tinymem.data.text_files import open_text
+from tinymem.errors import data_error
 from tinymem.paths import PathType
+from tinymem.text_files import open_text
 
 ANNOTATION_COLUMNS = (
     "narration_id",

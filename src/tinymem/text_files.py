@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tinymem.data.errors import data_error
+from tinymem.errors import data_error
 from tinymem.paths import PathType
 
 UTF8_BOM = b"\xef\xbb\xbf"
