@@ -13,21 +13,15 @@ import pytest
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from helpers.common import LOCK_FILE, TINY_WORLD
 from tinymem.config import compose_config
 from tinymem.data.ava.synthetic import SyntheticSpec, ensure_synthetic
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-LOCK_FILE = REPO_ROOT / "uv.lock"
 # Packages whose versions decide the README's numbers: the test header shows them.
 HEADLINE_PACKAGES = ("torch", "torchvision", "pytorch-lightning", "hydra-core", "omegaconf")
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
-
-# A world small enough for one-batch runs: 4 train and 2 val videos of 6 keyframes.
-TINY_WORLD = dict(
-    seed=0, num_train_videos=4, num_val_videos=2, episodes_per_video=2, dependent_clips=2
-)
 
 
 def pytest_report_header() -> list[str]:

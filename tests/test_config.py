@@ -10,7 +10,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from cli_runs import cli_env
+from helpers.cli_runs import cli_env
 from hydra_plugins.tinymem_user_conf import USER_CONFIG_DIR
 from tinymem.config import CONFIG_DIR, compose_config
 from tinymem.memory.plan import ConfigError, parse_memory_spec

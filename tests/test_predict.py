@@ -16,8 +16,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from PIL import Image
 
-from cli_runs import cli_env, log_tail
-from conftest import TINY_WORLD
+from helpers.cli_runs import cli_env, log_tail
+from helpers.common import TINY_WORLD
 from tinymem.config import compose_config
 from tinymem.data.ava.dataset import AvaKeyframeClips, build_transform
 from tinymem.data.ava.formats import (

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers.common import REAL_DATA
 from tinymem.data.ava.formats import AvaBox, write_annotations, write_label_map
 from tinymem.data.ava.frames import frame_file, write_frame_list
 from tinymem.data.breakfast.synthetic import (
@@ -312,7 +313,7 @@ def test_sample_option_and_bad_arguments(tiny_world: Path, capsys) -> None:
 
 
 def test_real_files_here_give_their_counts() -> None:
-    real = Path(__file__).resolve().parents[1] / ".." / "shared" / "real_data"
+    real = REAL_DATA
     assert real.is_dir(), f"{real} is missing: every checkout has ../shared/real_data"
     report = diagnose(
         [

@@ -8,10 +8,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import TINY_WORLD
+from helpers.common import NOTEBOOKS, TINY_WORLD
 from tinymem.pipeline import train
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 CELL_TIMEOUT_S = 600
 
 

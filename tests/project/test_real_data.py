@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.common import REAL_DATA
 from tinymem.data.ava.formats import (
     AVA_EVALUATED_IDS,
     read_annotation_rows,
@@ -31,7 +32,6 @@ from tinymem.data.breakfast.formats import (
 from tinymem.data.epic_kitchens.formats import read_epic_annotations, read_video_info
 from tinymem.data.errors import DataFormatError
 
-REAL_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "real_data"
 EPIC = REAL_DATA / "epic_kitchens"
 AVA = REAL_DATA / "ava"
 BREAKFAST = REAL_DATA / "breakfast"

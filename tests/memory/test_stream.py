@@ -7,17 +7,16 @@ import ast
 import contextlib
 import io
 import re
-from pathlib import Path
 
 import pytest
 import torch
 
+from helpers.common import README
 from tinymem import DetectionTask, MemoryStream, build_tinymem
 from tinymem.config import compose_config
 from tinymem.lit.detection import DetectionModule
 from tinymem.lit.streaming import LEGACY_ENCODER_PREFIXES
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 EXAMPLE_MARKER = "<!-- readme-example: python -->"
 SHAPES = {"text": (2, 3), "vision@1": (4, 5)}
 

@@ -15,7 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from omegaconf import open_dict
 
-from cli_runs import read_trace, run_cli, tiny_overrides
+from helpers.cli_runs import read_trace, run_cli, tiny_overrides
 from tinymem.data.ava.formats import Detection, read_annotations, read_label_map, write_detections
 from tinymem.lit.distributed import (
     compute_on_rank_zero,

@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-from cli_runs import (
+from helpers.cli_runs import (
     CLI_TIMEOUT_S,
     log_tail,
     read_trace,

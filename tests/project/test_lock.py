@@ -11,7 +11,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from conftest import LOCK_FILE, REPO_ROOT
+from helpers.common import LOCK_FILE, REPO_ROOT
 
 PINNED = ("torch", "torchvision", "hydra-core", "omegaconf")
 

@@ -13,7 +13,7 @@ from nbclient import NotebookClient
 from omegaconf import open_dict
 from rich.console import Console
 
-from conftest import TINY_WORLD
+from helpers.common import NOTEBOOKS, TINY_WORLD
 from tinymem.bench import run_bench
 from tinymem.bench.__main__ import shorthand
 from tinymem.bench.data_pipeline import LOADER_PATHS, data_report
@@ -39,7 +39,7 @@ FRAMES = 4
 TEXT_WIDTH = 32
 N_REGION = 16
 VISION_KERNEL, VISION_STRIDE = (7, 3, 3), (4, 2, 2)
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "bench_figure5.ipynb"
+NOTEBOOK = NOTEBOOKS / "bench_figure5.ipynb"
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,8 @@ import torch
 from omegaconf import open_dict
 from rich.console import Console
 
-from cli_runs import cli_env
-from conftest import TINY_WORLD
+from helpers.cli_runs import cli_env
+from helpers.common import TINY_WORLD
 from tinymem.bench.__main__ import gpu_arguments
 from tinymem.bench.gpu import budget as budget_module
 from tinymem.bench.gpu import run_gpu

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from cli_runs import run_cli, tiny_overrides
+from helpers.cli_runs import run_cli, tiny_overrides
 from tinymem.config import compose_config
 
 QUICK_JOB = [
