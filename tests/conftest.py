@@ -1,4 +1,4 @@
-"""Shared fixtures: Hydra config composition and a tiny synthetic world in the AVA layout."""
+"""Shared fixtures: Hydra config composition and tiny synthetic worlds (AVA, Breakfast)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from helpers.common import LOCK_FILE, TINY_WORLD
+from helpers.data import TINY_BREAKFAST
 from tinymem.config import compose_config
 from tinymem.data.ava.synthetic import SyntheticSpec, ensure_synthetic
+from tinymem.data.breakfast.synthetic import SyntheticBreakfastSpec, ensure_synthetic_breakfast
 
 # Packages whose versions decide the README's numbers: the test header shows them.
 HEADLINE_PACKAGES = ("torch", "torchvision", "pytorch-lightning", "hydra-core", "omegaconf")
@@ -41,6 +43,14 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny synthetic world generated once per test session."""
     root = tmp_path_factory.mktemp("world") / "synthetic"
     return ensure_synthetic(root, SyntheticSpec(**TINY_WORLD))
+
+
+@pytest.fixture(scope="module")
+def breakfast_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic Breakfast world, generated once per test module."""
+    return ensure_synthetic_breakfast(
+        tmp_path_factory.mktemp("breakfast") / "world", SyntheticBreakfastSpec(**TINY_BREAKFAST)
+    )
 
 
 @pytest.fixture

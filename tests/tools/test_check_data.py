@@ -14,11 +14,10 @@ import pytest
 from PIL import Image
 
 from helpers.common import REAL_DATA
+from helpers.data import TINY_EPIC
 from tinymem.data.ava.formats import AvaBox, write_annotations, write_label_map
 from tinymem.data.ava.frames import frame_file, write_frame_list
 from tinymem.data.breakfast.synthetic import (
-    SyntheticBreakfastSpec,
-    ensure_synthetic_breakfast,
     write_avi,
 )
 from tinymem.data.epic_kitchens.synthetic import SyntheticEpicSpec, ensure_synthetic_epic
@@ -27,38 +26,12 @@ from tinymem.data.video import write_video
 from tinymem.doctor.report import Check, Status
 from tinymem.tools.check_data import diagnose, main, overrides_of
 
-TINY_EPIC = dict(
-    seed=0,
-    num_train_videos=2,
-    num_val_videos=2,
-    episodes_per_video=2,
-    segment_frames=[4, 6],
-    gap_frames=[0, 2],
-    frame_size=32,
-)
-TINY_BREAKFAST = dict(
-    seed=0,
-    activities=["cereals", "coffee"],
-    segment_frames=[4, 6],
-    sil_frames=[2, 4],
-    frame_size=32,
-)
-
 
 @pytest.fixture(scope="module")
 def epic_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny synthetic EK-100 world with frame folders and videos."""
-    return ensure_synthetic_epic(
-        tmp_path_factory.mktemp("epic") / "world", SyntheticEpicSpec(**TINY_EPIC)
-    )
-
-
-@pytest.fixture(scope="module")
-def breakfast_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny synthetic Breakfast world."""
-    return ensure_synthetic_breakfast(
-        tmp_path_factory.mktemp("breakfast") / "world", SyntheticBreakfastSpec(**TINY_BREAKFAST)
-    )
+    spec = SyntheticEpicSpec(**{**TINY_EPIC, "num_train_videos": 2})  # 4 videos in all
+    return ensure_synthetic_epic(tmp_path_factory.mktemp("epic") / "world", spec)
 
 
 def errors(root: Path, data: str, *extra: str) -> list[Check]:

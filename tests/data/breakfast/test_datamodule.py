@@ -1,4 +1,4 @@
-"""Breakfast: files, subject splits, both tasks, the metric and the datamodule."""
+"""The Breakfast datamodule on a synthetic world: both tasks, skips, errors, the Hydra configs."""
 
 from __future__ import annotations
 
@@ -9,81 +9,29 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from helpers.data import stream_options
 from tinymem.config import compose_config
 from tinymem.data.breakfast.datamodule import BreakfastDataModule
-from tinymem.data.breakfast.dataset import (
-    BreakfastActivityClips,
-    BreakfastSegments,
-    video_frame_samples,
-)
 from tinymem.data.breakfast.formats import (
     ACTIVITIES,
-    BreakfastAnnotation,
-    Segment,
-    check_bundle_split,
-    frames_to_segments,
-    is_test_subject,
-    parse_video_name,
-    read_bundle,
     read_groundtruth,
-    read_mapping,
-    read_segmentation,
-    split_videos,
 )
 from tinymem.data.breakfast.synthetic import (
     GROUNDTRUTH_DIR,
     SEGMENTATION_DIR,
     VIDEO_DIR,
     VIDEO_PATTERN,
-    SyntheticBreakfastSpec,
-    ensure_synthetic_breakfast,
 )
 from tinymem.data.clip_dataset import IGNORE_LABEL
-from tinymem.data.clip_transforms import build_clip_transform
 from tinymem.data.errors import DataFormatError
-from tinymem.data.frame_sources import FrameSource
 from tinymem.lit.classification import ClassificationModule
-from tinymem.memory.captions import CaptionStore
 from tinymem.metrics.breakfast import BreakfastMetrics
 from tinymem.pipeline import task_kwargs
 
-CLASSES = {"SIL": 0, "take_bowl": 1, "pour_cereals": 2, "pour_milk": 3}
-TINY_BREAKFAST = dict(
-    seed=0,
-    activities=["cereals", "coffee"],
-    segment_frames=[4, 6],
-    sil_frames=[2, 4],
-    frame_size=32,
-)
-
-
-class BlankSource(FrameSource):
-    """A video of ``count`` black frames."""
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-
-    @property
-    def num_frames(self) -> int:
-        return self.count
-
-    def exists(self) -> bool:
-        return True
-
-    def read(self, indices):
-        return torch.zeros(len(indices), 3, 8, 8, dtype=torch.uint8)
-
-
-@pytest.fixture(scope="module")
-def breakfast_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ensure_synthetic_breakfast(
-        tmp_path_factory.mktemp("breakfast") / "world", SyntheticBreakfastSpec(**TINY_BREAKFAST)
-    )
-
 
 def _datamodule(root: Path, task: str = "subaction", **kwargs) -> BreakfastDataModule:
-    options = dict(
-        root=str(root),
+    options = stream_options(
+        root,
         task=task,
         split=1,
         mapping="mapping.txt",
@@ -95,216 +43,13 @@ def _datamodule(root: Path, task: str = "subaction", **kwargs) -> BreakfastDataM
         video_dir=VIDEO_DIR,
         video_pattern=VIDEO_PATTERN,
         stereo_video_pattern="{subject}/stereo/{subject}_{activity}_ch1.avi",
-        caption_dir="captions",
-        num_frames=4,
-        sample_rate=2,
         frames_per_video=16,
         crop_size=24,
         train_short_side=[24, 28],
         eval_short_side=24,
-        batch_size=2,
-        eval_batch_size=2,
     )
     options.update(kwargs)
     return BreakfastDataModule(**options)
-
-
-# ---------------------------------------------------------------------------------------------
-# files
-
-
-def test_video_names() -> None:
-    video = parse_video_name("P03_webcam01_P03_scrambledegg")
-    assert (video.subject, video.camera, video.activity) == (3, "webcam01", "scrambledegg")
-    assert video.activity_index == ACTIVITIES.index("scrambledegg") == 8
-    assert video.video_path("{subject}/{camera}/{subject}_{activity}.avi", "x") == (
-        "P03/webcam01/P03_scrambledegg.avi"
-    )
-    stereo = parse_video_name("P03_stereo01_P03_tea")
-    assert stereo.video_path("y", "{subject}/stereo/{subject}_{activity}_ch1.avi") == (
-        "P03/stereo/P03_tea_ch1.avi"
-    )
-    with pytest.raises(DataFormatError, match="expected an activity"):
-        parse_video_name("P03_cam01_P03_waffles")
-    with pytest.raises(DataFormatError, match="expected a video name"):
-        parse_video_name("P03_cereals")
-    with pytest.raises(DataFormatError, match="expected a subject P03-P54"):
-        parse_video_name("P02_cam01_P02_tea")
-
-
-def test_mapping(tmp_path: Path) -> None:
-    path = tmp_path / "mapping.txt"
-    path.write_text("0 SIL\n1 pour_cereals\n2 pour_milk\n")
-    assert read_mapping(path) == ["SIL", "pour_cereals", "pour_milk"]
-    path.write_text("0 SIL\n2 pour_milk\n")
-    with pytest.raises(DataFormatError, match=r"mapping\.txt:2: expected id 1"):
-        read_mapping(path)
-
-
-def test_per_frame_groundtruth_becomes_segments(tmp_path: Path) -> None:
-    path = tmp_path / "P03_cam01_P03_cereals.txt"
-    path.write_text("SIL\nSIL\ntake_bowl\ntake_bowl\ntake_bowl\npour_cereals\nSIL\n")
-    assert read_groundtruth(path, CLASSES) == [
-        Segment(0, 1, 0, line=1),
-        Segment(2, 4, 1, line=3),
-        Segment(5, 5, 2, line=6),
-        Segment(6, 6, 0, line=7),
-    ]
-    assert frames_to_segments([4, 4, 4]) == [Segment(0, 2, 4)]
-    path.write_text("SIL\ntake_bowl\nstir_milk\n")
-    with pytest.raises(DataFormatError, match=r"cereals\.txt:3: expected a sub-action listed"):
-        read_groundtruth(path, CLASSES)
-
-
-def test_raw_segmentation_is_one_based_inclusive_and_contiguous(tmp_path: Path) -> None:
-    path = tmp_path / "P03_cam01_P03_cereals.txt"
-    path.write_text("1-30 SIL  \n31-150 take_bowl  \n151-428 pour_cereals\n429-430 SIL\n")
-    segments = read_segmentation(path, CLASSES)
-    assert [(s.start, s.end, s.label, s.line) for s in segments] == [
-        (0, 29, 0, 1),
-        (30, 149, 1, 2),
-        (150, 427, 2, 3),
-        (428, 429, 0, 4),
-    ]
-    for text, message in [
-        ("1-30 SIL\n32-40 take_bowl\n", r":2: expected contiguous segments, .* frame 31, got 32"),
-        ("2-30 SIL\n", r":1: expected contiguous segments, .* frame 1, got 2"),
-        ("1-30 SIL\n31-20 take_bowl\n", r":2: expected start <= end"),
-        ("1-30 SIL\n31-40\n", r":2: expected a line 'start-end label'"),
-        ("1-30 SIL\n31-40 stir_milk\n", r":2: expected a sub-action listed in mapping.txt"),
-    ]:
-        path.write_text(text)
-        with pytest.raises(DataFormatError, match=r"cereals\.txt" + message):
-            read_segmentation(path, CLASSES)
-
-
-def test_both_layouts_give_the_same_segments(breakfast_world: Path) -> None:
-    classes = {name: i for i, name in enumerate(read_mapping(breakfast_world / "mapping.txt"))}
-    for path in sorted((breakfast_world / GROUNDTRUTH_DIR).glob("*.txt")):
-        raw = read_segmentation(breakfast_world / SEGMENTATION_DIR / path.name, classes)
-        per_frame = read_groundtruth(path, classes)
-        assert [(s.start, s.end, s.label) for s in raw] == [
-            (s.start, s.end, s.label) for s in per_frame
-        ]
-        assert len(per_frame) >= 5 and per_frame[0].label == per_frame[-1].label == 0  # SIL
-
-
-# ---------------------------------------------------------------------------------------------
-# splits
-
-
-def test_subject_splits() -> None:
-    edges = {1: (3, 15), 2: (16, 28), 3: (29, 41), 4: (42, 54)}
-    for split, (first, last) in edges.items():
-        assert is_test_subject(first, split) and is_test_subject(last, split)
-        assert not is_test_subject(first - 1, split) and not is_test_subject(last + 1, split)
-        tests = [s for s in range(3, 55) if is_test_subject(s, split)]
-        assert tests == list(range(first, last + 1))
-    videos = [parse_video_name(f"P{s:02d}_cam01_P{s:02d}_tea") for s in (3, 15, 16, 54)]
-    train, test = split_videos(videos, 1)
-    assert [v.subject for v in test] == [3, 15] and [v.subject for v in train] == [16, 54]
-    with pytest.raises(ValueError, match="data.split"):
-        is_test_subject(3, 5)
-
-
-def test_bundles_are_checked_against_the_subject_split(breakfast_world: Path, tmp_path: Path):
-    splits = breakfast_world / "splits"
-    for split in (1, 2, 3, 4):
-        test = check_bundle_split(splits / f"test.split{split}.bundle", split, test=True)
-        train = check_bundle_split(splits / f"train.split{split}.bundle", split, test=False)
-        assert {v.subject for v in test} == {(3, 16, 29, 42)[split - 1]}
-        assert len(train) == 3 * len(test)
-    bad = tmp_path / "train.split1.bundle"
-    bad.write_text("P16_cam01_P16_tea.txt\nP15_cam01_P15_tea.txt\n")
-    with pytest.raises(DataFormatError, match=r"train\.split1\.bundle:2: expected train subjects"):
-        check_bundle_split(bad, 1, test=False)
-    assert [v.name for v in read_bundle(bad)] == ["P16_cam01_P16_tea", "P15_cam01_P15_tea"]
-
-
-# ---------------------------------------------------------------------------------------------
-# task datasets
-
-
-def _options(tmp_path: Path) -> dict:
-    return dict(
-        captions=CaptionStore(tmp_path / "none"),
-        num_frames=4,
-        crop_size=8,
-        transform=build_clip_transform(False, 8, (8, 8), 8),
-    )
-
-
-def test_segment_clips_are_clamped_at_the_video_edges(tmp_path: Path) -> None:
-    video = parse_video_name("P03_cam01_P03_cereals")
-    segments = (Segment(0, 3, 0, 1), Segment(4, 89, 1, 2), Segment(90, 99, 0, 3))
-    annotation = BreakfastAnnotation(video, segments, tmp_path / "gt.txt")
-    dataset = BreakfastSegments(
-        [annotation], {video.name: BlankSource(95)}, sample_rate=4, **_options(tmp_path)
-    )
-    assert dataset.frame_indices(0) == [0, 0, 1, 5]  # centre 1: range(-7, 9, 4) clamped at 0
-    assert dataset.frame_indices(1) == [38, 42, 46, 50]
-    assert dataset.frame_indices(2) == [86, 90, 94, 94]  # centre 94: 98 clamped to 94
-    assert [dataset[i]["label"] for i in range(3)] == [0, 1, 0]
-    assert [dataset[i]["clip_index"] for i in range(3)] == [0, 1, 2]
-    late = BreakfastAnnotation(video, (Segment(0, 99, 0, 1), Segment(100, 120, 1, 7)), Path("gt"))
-    dataset = BreakfastSegments(
-        [late], {video.name: BlankSource(95)}, sample_rate=4, **_options(tmp_path)
-    )
-    with pytest.raises(DataFormatError, match=r"gt:7: segment starts at frame 101"):
-        dataset[1]
-
-
-def test_activity_clips_cover_256_frames_in_order(tmp_path: Path) -> None:
-    assert video_frame_samples(5, 3) == [0, 2, 4]
-    assert video_frame_samples(2, 4) == [0, 0, 1, 1]
-    videos = [parse_video_name("P03_cam01_P03_juice"), parse_video_name("P16_cam01_P16_tea")]
-    sources = {videos[0].name: BlankSource(2000), videos[1].name: BlankSource(100)}
-    options = _options(tmp_path) | {"num_frames": 16}
-    dataset = BreakfastActivityClips(videos, sources, frames_per_video=256, **options)
-    assert len(dataset) == 32 and dataset.videos == [list(range(16)), list(range(16, 32))]
-    frames = [f for i in range(16) for f in dataset.frame_indices(i)]
-    assert len(frames) == 256 and frames[0] == 0 and frames[-1] == 1999
-    assert frames == sorted(frames)
-    items = [dataset[i] for i in range(16)]
-    assert [item["is_last"] for item in items] == [False] * 15 + [True]
-    assert {item["label"] for item in items} == {ACTIVITIES.index("juice")}
-    assert [item["clip_index"] for item in items] == list(range(16))
-    assert dataset[16]["label"] == ACTIVITIES.index("tea") and dataset[16]["is_first"]
-    with pytest.raises(ValueError, match="data.frames_per_video"):
-        BreakfastActivityClips(videos, sources, frames_per_video=250, **options)
-
-
-# ---------------------------------------------------------------------------------------------
-# metric
-
-
-def test_map_on_a_hand_made_case() -> None:
-    metric = BreakfastMetrics(num_classes=4)
-    scores = torch.tensor(
-        [
-            [0.7, 0.2, 0.1, 0.0],  # class 0
-            [0.6, 0.3, 0.1, 0.0],  # class 1
-            [0.1, 0.8, 0.1, 0.0],  # class 1
-            [0.3, 0.1, 0.6, 0.0],  # class 0
-            [0.2, 0.2, 0.6, 0.0],  # padding row
-        ]
-    )
-    metric.update(scores, torch.tensor([0, 1, 1, 0, IGNORE_LABEL]))
-    result = metric.compute()
-    # class 0: ranking 0.7(+) 0.6(-) 0.3(+) 0.1(-): AP = (1/1 + 2/3) / 2 = 5/6
-    # class 1: ranking 0.8(+) 0.3(+) 0.2(-) 0.1(-): AP = 1
-    # classes 2 and 3 have no positives: left out of the mean
-    assert float(result["map"]) == pytest.approx((5 / 6 + 1) / 2)
-    assert float(result["top1"]) == pytest.approx(2 / 4)  # rows 0 and 2
-    assert int(result["classes_with_positives"]) == 2
-    assert torch.isnan(result["per_class_ap"][2:]).all()
-    logits = BreakfastMetrics(num_classes=4, from_logits=True)
-    logits.update(torch.log(scores[:4] + 1e-6), torch.tensor([0, 1, 1, 0]))
-    assert float(logits.compute()["map"]) == pytest.approx((5 / 6 + 1) / 2)
-
-
-# ---------------------------------------------------------------------------------------------
-# datamodule
 
 
 @pytest.mark.parametrize("annotation_format", ["groundtruth", "segmentation"])

@@ -1,0 +1,78 @@
+"""Plain data helpers: a blank frame source, datamodule options, small annotation files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tinymem.data.frame_sources import FrameSource
+
+# Tiny synthetic EK-100 and Breakfast worlds (see `epic_world` and `breakfast_world` fixtures).
+TINY_EPIC = dict(
+    seed=0,
+    num_train_videos=3,
+    num_val_videos=2,
+    episodes_per_video=2,
+    segment_frames=[4, 6],
+    gap_frames=[0, 2],
+    frame_size=32,
+)
+TINY_BREAKFAST = dict(
+    seed=0,
+    activities=["cereals", "coffee"],
+    segment_frames=[4, 6],
+    sil_frames=[2, 4],
+    frame_size=32,
+)
+
+# The Epic-Kitchens-100 annotation CSV header, as released.
+EPIC_HEADER = (
+    "uid,narration_id,participant_id,video_id,narration_timestamp,start_timestamp,"
+    "stop_timestamp,start_frame,stop_frame,narration,verb,verb_class,noun,noun_class,"
+    "all_nouns,all_noun_classes"
+)
+
+
+class BlankSource(FrameSource):
+    """A video of ``count`` black frames that records what was read."""
+
+    def __init__(self, count: int, fps: float | None = None) -> None:
+        self.count, self._fps, self.reads = count, fps, []
+
+    @property
+    def num_frames(self) -> int:
+        return self.count
+
+    @property
+    def fps(self) -> float | None:
+        return self._fps
+
+    def exists(self) -> bool:
+        return True
+
+    def read(self, indices):
+        self.reads.append(list(indices))
+        return torch.zeros(len(indices), 3, 8, 8, dtype=torch.uint8)
+
+
+def epic_csv(tmp_path: Path, rows: list[str], header: str = EPIC_HEADER) -> Path:
+    """An EK-100 annotation CSV of `rows` under the header, at tmp_path/EPIC_100_train.csv."""
+    path = tmp_path / "EPIC_100_train.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def stream_options(root: Path, **kwargs: Any) -> dict[str, Any]:
+    """The options every streaming datamodule of the tests shares: 4 frames x 2, batches of 2."""
+    options = dict(
+        root=str(root),
+        caption_dir="captions",
+        num_frames=4,
+        sample_rate=2,
+        batch_size=2,
+        eval_batch_size=2,
+    )
+    options.update(kwargs)
+    return options
