@@ -13,6 +13,7 @@ import pytest
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from helpers.ava import write_ava_files
 from helpers.common import LOCK_FILE, TINY_WORLD
 from helpers.data import TINY_BREAKFAST
 from tinymem.config import compose_config
@@ -51,6 +52,12 @@ def breakfast_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ensure_synthetic_breakfast(
         tmp_path_factory.mktemp("breakfast") / "world", SyntheticBreakfastSpec(**TINY_BREAKFAST)
     )
+
+
+@pytest.fixture
+def ava_files(tmp_path: Path) -> Path:
+    """Label map, groundtruth, excluded timestamps and detections in the AVA formats (mAP 0.75)."""
+    return write_ava_files(tmp_path)
 
 
 @pytest.fixture

@@ -36,6 +36,18 @@ def cli_env() -> dict[str, str]:
     return env
 
 
+def run_module(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    """Run `python -m <args>` to completion with the CLI environment, capturing its text output."""
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def start_cli(
     args: list[str], cwd: Path, log: Path, launcher: tuple[str, ...] = ()
 ) -> subprocess.Popen:

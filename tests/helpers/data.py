@@ -7,7 +7,11 @@ from typing import Any
 
 import torch
 
-from tinymem.data.frame_sources import FrameSource
+from tinymem.data.ava.datamodule import AvaDataModule
+from tinymem.data.ava.dataset import AvaKeyframeClips
+from tinymem.data.ava.formats import read_annotations, read_label_map
+from tinymem.data.frame_sources import FrameSource, VideoFileSource
+from tinymem.memory.captions import CaptionStore
 
 # Tiny synthetic EK-100 and Breakfast worlds (see `epic_world` and `breakfast_world` fixtures).
 TINY_EPIC = dict(
@@ -76,3 +80,42 @@ def stream_options(root: Path, **kwargs: Any) -> dict[str, Any]:
     )
     options.update(kwargs)
     return options
+
+
+def ava_datamodule(root: Path, **kwargs: Any) -> AvaDataModule:
+    """An AvaDataModule on the synthetic world's layout under root: 4 frames x 2 at 64 px, B=3."""
+    options = stream_options(
+        root,
+        train_csv="annotations/train.csv",
+        val_csv="annotations/val.csv",
+        label_map="annotations/action_list.pbtxt",
+        val_proposals="annotations/val_proposals.csv",
+        val_excluded="annotations/val_excluded_timestamps.csv",
+        video_dir="videos",
+        crop_size=64,
+        video_start_sec=900,
+        batch_size=3,
+    )
+    options.update(kwargs)
+    return AvaDataModule(**options)
+
+
+def ava_clips(world: Path, train: bool, device_transform: bool, **kwargs: Any) -> AvaKeyframeClips:
+    """The tiny world's training keyframes as a dataset (stream decoding)."""
+    class_ids = sorted(read_label_map(world / "annotations/action_list.pbtxt"))
+    groundtruth, _ = read_annotations(world / "annotations/train.csv", set(class_ids))
+    videos = {video for video, _ in groundtruth}
+    sources = {v: VideoFileSource(world / "videos" / f"{v}.mp4") for v in videos}
+    return AvaKeyframeClips(
+        groundtruth,
+        sources,
+        CaptionStore(world / "captions"),
+        class_ids,
+        num_frames=4,
+        sample_rate=2,
+        crop_size=kwargs.pop("crop_size", 64),
+        video_start_sec=900,
+        train=train,
+        device_transform=device_transform,
+        **kwargs,
+    )

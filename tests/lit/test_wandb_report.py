@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.utils import instantiate
 
-from tinymem.lit.callbacks import parameter_counts, run_statistics
 from tinymem.lit.detection import DetectionModule
 from tinymem.lit.wandb_report import RUN_ID_FILE, wandb_logger
 from tinymem.pipeline import train
@@ -72,34 +70,6 @@ def test_run_id_is_kept_in_the_run_directory(tmp_path: Path, monkeypatch) -> Non
     monkeypatch.setenv("RANK", "1")  # a non-zero rank under torchrun never writes the id
     wandb_logger(str(tmp_path / "d"), offline=True)
     assert not (tmp_path / "d" / RUN_ID_FILE).exists()
-
-
-def test_statistics_count_parameters_and_memory_tokens(make_cfg) -> None:
-    cfg = make_cfg([])  # the demo: text on block 0, region on block 2, l=2, readout stride 2
-    model: DetectionModule = instantiate(cfg.model, class_ids=[1, 2, 3, 4, 5])
-    stats = run_statistics(model)
-    assert stats["params"] == parameter_counts(model)
-    frozen = sum(p.numel() for p in model.text_encoder.parameters())
-    assert stats["params"]["frozen"] == frozen > 0
-    assert stats["params"]["total"] == sum(p.numel() for p in model.parameters())
-    memory = stats["memory"]
-    # text: 4 frame captions -> ceil(4 / 2) = 2 tokens per entry; region: 16 -> 8; times l = 2
-    assert memory["tokens_per_layer"] == {"0": 4, "2": 16}
-    assert memory["avg_tokens_per_layer"] == 10.0
-    assert memory["tokens_by_type"] == {"text": 4, "region": 16}
-
-
-def test_statistics_count_dense_vision_memory_per_block(make_cfg) -> None:
-    """Vision memory is one cache per block (vision@<block>), each compressed by its own Conv3d."""
-    cfg = make_cfg(["memory=vision"])
-    model: DetectionModule = instantiate(cfg.model, class_ids=[1, 2, 3, 4, 5])
-    memory = run_statistics(model)["memory"]
-    blocks, spec = model.model.backbone.blocks, model.spec
-    expected = {
-        str(i): spec.length * blocks[i].attn.memory_readout.compressed_tokens() for i in spec.layers
-    }
-    assert memory["tokens_per_layer"] == expected
-    assert memory["tokens_by_type"] == {"vision": sum(expected.values())}
 
 
 @pytest.mark.slow

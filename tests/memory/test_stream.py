@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from helpers.common import README
+from helpers.model import detection_module
 from tinymem import DetectionTask, MemoryStream, build_tinymem
 from tinymem.config import compose_config
-from tinymem.lit.detection import DetectionModule
 from tinymem.lit.streaming import LEGACY_ENCODER_PREFIXES
 
 EXAMPLE_MARKER = "<!-- readme-example: python -->"
@@ -95,15 +95,6 @@ def test_write_names_what_a_memory_type_needs() -> None:
         stream.write(None, torch.tensor([True]))  # type: ignore[arg-type]
 
 
-def _module(seed: int) -> DetectionModule:
-    cfg = compose_config("train")
-    torch.manual_seed(seed)
-    module = DetectionModule(
-        backbone=cfg.model.backbone, head=cfg.model.head, memory=cfg.memory, class_ids=[1, 2, 3]
-    )
-    return module.eval()
-
-
 def _batch(step: int) -> dict:
     gen = torch.Generator().manual_seed(step)
     return {
@@ -119,7 +110,7 @@ def _batch(step: int) -> dict:
 
 
 def test_plain_pytorch_streaming_matches_the_lightning_module() -> None:
-    module = _module(seed=0)
+    module = detection_module(seed=0).eval()
     cfg = compose_config("train")
     torch.manual_seed(0)
     net = build_tinymem(cfg.model, cfg.memory, DetectionTask(num_classes=3)).eval()
@@ -140,13 +131,13 @@ def test_plain_pytorch_streaming_matches_the_lightning_module() -> None:
 
 
 def test_checkpoints_with_the_encoders_beside_the_network_still_load() -> None:
-    saved = _module(seed=1).state_dict()
+    saved = detection_module(seed=1).eval().state_dict()
     legacy = {}
     for key, value in saved.items():
         local = key.removeprefix("model.")
         legacy[local if local.startswith(LEGACY_ENCODER_PREFIXES) else key] = value
     assert any(key.startswith("text_encoder.") for key in legacy)  # the old layout
-    module = _module(seed=2)
+    module = detection_module(seed=2).eval()
     module.load_state_dict(legacy, strict=True)
     assert all(torch.equal(module.state_dict()[k], v) for k, v in saved.items())
 
@@ -171,3 +162,8 @@ def test_readme_streaming_example_runs() -> None:
     assert {len(cache) for cache in memory.caches.values()} == {memory.length * memory.stride}
     held = [e.captions for e in memory.entries_read(0) if e.kind == "text"]
     assert ["a person waves, second 2"] * 4 in held  # the previous clip's captions were read
+
+
+def test_stream_memory_capacity_is_length_times_stride() -> None:
+    memory = MemoryStream({"text": (4, 8), "region": (16, 8)}, length=3, stride=2)
+    assert {c.capacity for c in memory.caches.values()} == {6}

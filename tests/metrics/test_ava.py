@@ -7,36 +7,20 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
+from helpers.ava import KEY_A, KEY_B, LEFT, RIGHT, VIDEO, det
 from tinymem.data.ava.formats import (
     AvaBox,
     AvaRows,
-    Detection,
     read_annotation_rows,
     read_detection_rows,
-    read_detections,
     write_detections,
     write_label_map,
 )
 from tinymem.data.errors import DataFormatError
 from tinymem.metrics.ava import STRICT_KINDS, average_precision, evaluate_ava_files, frame_map
 from tinymem.metrics.ava_map import frame_map as frame_map_old_name
-from tinymem.tools.ava_map import main as ava_map_main
 
-VIDEO = "vid"
-KEY_A = (VIDEO, 902)
-KEY_B = (VIDEO, 903)
-LEFT = (0.0, 0.0, 0.4, 1.0)
-RIGHT = (0.6, 0.0, 1.0, 1.0)
 FAR = (0.9, 0.9, 1.0, 1.0)  # overlaps neither LEFT nor RIGHT
-
-
-def det(key, box, score, action_id=1):
-    """A detection at ``key``."""
-    return Detection(video_id=key[0], timestamp=key[1], box=box, action_id=action_id, score=score)
-
-
-# ---------------------------------------------------------------------------------------------
-# average_precision
 
 
 @pytest.mark.parametrize(
@@ -67,10 +51,6 @@ def test_average_precision_hand_computed(scores, hits, num_truth, expected):
 def test_average_precision_rejects_bad_input(scores, hits, num_truth, message):
     with pytest.raises(ValueError, match=message):
         average_precision(scores, hits, num_truth)
-
-
-# ---------------------------------------------------------------------------------------------
-# frame_map: one test per rule
 
 
 def test_perfect_detections_give_one():
@@ -278,10 +258,6 @@ def test_no_groundtruth_at_all_is_an_error():
         frame_map({KEY_A: [AvaBox(LEFT, [2])]}, [det(KEY_A, LEFT, 0.9)], [1])
 
 
-# ---------------------------------------------------------------------------------------------
-# A row-by-row reference of the official rules, against the vectorised code on tie-heavy input
-
-
 def reference_map(gt_rows, det_rows, class_ids, excluded, cap=50):
     """The official rules, one row at a time (heap cap, greedy matching, VOC AP).
 
@@ -400,41 +376,6 @@ def test_vectorised_code_matches_the_row_by_row_reference(seed):
     assert result.mean_ap == pytest.approx(sum(expected.values()) / len(expected), abs=1e-12)
 
 
-# ---------------------------------------------------------------------------------------------
-# files and the command line
-
-LABEL_MAP = (
-    'item {\n  name: "bend/bow (at the waist)"\n  id: 1\n}\n'
-    'item {\n  name: "crouch/kneel"\n  id: 3\n}\n'
-    'item {\n  name: "dance"\n  id: 4\n}\n'
-)
-GROUNDTRUTH = (
-    "vid,0902,0.000,0.000,0.400,1.000,1,0\n"
-    "vid,0902,0.000,0.000,0.400,1.000,80,0\n"  # class outside the label map
-    "vid,0902,0.600,0.000,1.000,1.000,3,1\n"
-    "vid,0903,0.000,0.000,0.400,1.000,1,0\n"
-    "vid,0904,0.600,0.000,1.000,1.000,3,1\n"  # excluded keyframe
-)
-
-
-@pytest.fixture
-def ava_files(tmp_path):
-    """Label map, groundtruth, excluded timestamps and detections in the AVA formats."""
-    (tmp_path / "labels.pbtxt").write_text(LABEL_MAP)
-    (tmp_path / "gt.csv").write_text(GROUNDTRUTH)
-    (tmp_path / "excluded.csv").write_text("vid,0904\n")
-    detections = [
-        det(KEY_A, LEFT, 0.9, 1),
-        det(KEY_A, RIGHT, 0.125, 1),
-        det(KEY_A, RIGHT, 0.75, 3),
-        det(KEY_B, RIGHT, 0.5, 1),
-        det((VIDEO, 904), RIGHT, 0.5, 3),
-    ]
-    write_detections(tmp_path / "det.csv", detections)
-    assert read_detections(tmp_path / "det.csv") == detections
-    return tmp_path
-
-
 def test_round_trip_through_files(ava_files):
     result = evaluate_ava_files(
         ava_files / "gt.csv",
@@ -483,27 +424,6 @@ def test_bad_detection_rows_name_file_and_line(tmp_path, bad_row, expected):
     assert str(info.value).startswith(f"{path}:3: ") and expected in str(info.value)
 
 
-def test_command_line_prints_table_and_map(ava_files, capsys):
-    args = ["-g", str(ava_files / "gt.csv"), "-d", str(ava_files / "det.csv")]
-    args += ["-l", str(ava_files / "labels.pbtxt"), "-e", str(ava_files / "excluded.csv")]
-    assert ava_map_main(args) == 0
-    out = capsys.readouterr().out
-    assert "crouch/kneel" in out and "100.00" in out and "50.00" in out
-    assert "frame mAP@0.5: 0.750000" in out
-    assert "classes without groundtruth (not in the mean): 4" in out
-
-
-def test_command_line_reports_bad_input(ava_files, capsys):
-    (ava_files / "det.csv").write_text("vid,0902,0.1,0.2,0.3,0.4,1,0.5\nvid,0902,0.1\n")
-    args = ["-g", str(ava_files / "gt.csv"), "-d", str(ava_files / "det.csv")]
-    assert ava_map_main([*args, "-l", str(ava_files / "labels.pbtxt")]) == 1
-    assert f"{ava_files / 'det.csv'}:2: expected 8 columns" in capsys.readouterr().err
-
-
-# ---------------------------------------------------------------------------------------------
-# input the official evaluator accepts: empty boxes, 7-column rows, unknown ids; --strict
-
-
 def write_rows(path, rows):
     """Write CSV rows as the official tools would read them; a None last field is left out."""
     lines = []
@@ -531,8 +451,11 @@ def evaluate_rows(tmp_path, gt_rows, det_rows, class_ids=(1,), excluded=(), stri
 
 
 TRUTH_LEFT = [(*KEY_A, *LEFT, 1, 0)]
+
 EMPTY = (0.5, 0.1, 0.5, 0.9)  # x1 == x2
+
 REVERSED = (0.6, 0.1, 0.2, 0.9)  # x1 > x2
+
 FAR_ROWS = [(*KEY_A, *FAR, 1, 0.9 - i / 1000) for i in range(49)]
 
 
@@ -640,14 +563,3 @@ def test_files_with_every_accepted_case_match_the_row_by_row_reference(tmp_path,
     if any(result.first_line.get(k) for k in STRICT_KINDS):
         with pytest.raises(DataFormatError, match=r"det\.csv:\d+: strict: "):
             evaluate_rows(tmp_path, gt, detections, (1, 2, 3), sorted(excluded), strict=True)
-
-
-def test_command_line_strict_names_the_line(ava_files, capsys):
-    args = ["-g", str(ava_files / "gt.csv"), "-d", str(ava_files / "det.csv")]
-    args += ["-l", str(ava_files / "labels.pbtxt"), "-e", str(ava_files / "excluded.csv")]
-    assert ava_map_main(args) == 0
-    assert "detections on excluded keyframes (ignored): 1, first at line 5" in (
-        capsys.readouterr().out
-    )
-    assert ava_map_main([*args, "--strict"]) == 1
-    assert f"{ava_files / 'det.csv'}:5: strict: " in capsys.readouterr().err

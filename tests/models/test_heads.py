@@ -162,3 +162,13 @@ def test_action_scores_joint_softmax() -> None:
     assert torch.isclose(scores[0, 1, 3], expected)
     with pytest.raises(ValueError, match="expected batch 2"):
         action_scores(verbs, nouns[:1])
+
+
+def test_roi_head_shapes_and_mask() -> None:
+    head = RoIHead(dim=8, num_classes=3)
+    tokens = torch.randn(2, 1 + 2 * 4 * 4, 8)
+    boxes = torch.tensor([[[0.0, 0.0, 0.5, 0.5], [0.2, 0.2, 1.0, 1.0]]]).repeat(2, 1, 1)
+    mask = torch.tensor([[True, False], [True, True]])
+    logits, features = head(tokens, (2, 4, 4), boxes, mask, (64, 64))
+    assert logits.shape == (2, 2, 3) and features.shape == (2, 2, 8)
+    assert (features[0, 1] == 0).all()

@@ -9,30 +9,25 @@ import pytest
 import torch
 from torch import Tensor
 
+from helpers.model import TINY_MVIT, written_cache
 from tinymem.bench import measure_backbone
 from tinymem.config import compose_config
 from tinymem.lit.detection import DetectionModule
-from tinymem.memory.cache import FifoCache, MemoryRead
+from tinymem.memory.cache import MemoryRead
 from tinymem.models.checkpoints import CheckpointError, convert_slowfast_mvit, load_strict
 from tinymem.models.mvit import MViTBackbone, block_setting
 from tinymem.models.tinymem import build_backbone
 
-TINY = dict(depth=4, embed_dim=32, num_heads=1, stage_starts=[1], kv_stride=[1, 4, 4])
-MVIT16 = dict(depth=16, embed_dim=96, num_heads=1, stage_starts=[1, 3, 14], kv_stride=[1, 8, 8])
 MVIT24 = dict(depth=24, embed_dim=96, num_heads=1, stage_starts=[2, 5, 21], kv_stride=[1, 8, 8])
 CLIP = (3, 4, 64, 64)
 
 
 def _tiny(**kwargs: object) -> MViTBackbone:
-    return MViTBackbone(num_frames=4, crop_size=64, **{**TINY, **kwargs}).eval()
+    return MViTBackbone(num_frames=4, crop_size=64, **{**TINY_MVIT, **kwargs}).eval()
 
 
 def _memory(dim: int = 16) -> MemoryRead:
-    cache = FifoCache(capacity=2, num_tokens=4, dim=dim)
-    cache.begin_step(torch.tensor([0]), torch.tensor([True]))
-    cache.write(torch.randn(1, 4, dim), torch.ones(1, 4, dtype=torch.bool))
-    cache.begin_step(torch.tensor([0]), torch.tensor([False]))
-    return cache.read(length=2, stride=1)
+    return written_cache([0], [0], [False], dim).read(length=2, stride=1)
 
 
 # --------------------------------------------------------------------------- SlowFast layout
@@ -89,7 +84,7 @@ def _slowfast_state(
 
 @pytest.mark.parametrize("pool_first", [False, True])
 def test_slowfast_state_dict_converts_and_loads_strictly(pool_first: bool) -> None:
-    state = _slowfast_state(4, 64, pool_first, num_classes=5, **TINY)
+    state = _slowfast_state(4, 64, pool_first, num_classes=5, **TINY_MVIT)
     net = _tiny(pool_first=pool_first, num_classes=5)
     converted = convert_slowfast_mvit(state)
     assert len(converted) == len(state)  # every key is used, none merged
@@ -114,7 +109,7 @@ def test_full_size_slowfast_layout_matches_mvit24_pool_first() -> None:
 def test_pretrained_path_reads_slowfast_checkpoints_and_drops_memvit_memory(
     tmp_path: Path,
 ) -> None:
-    state = _slowfast_state(4, 64, True, num_classes=80, **TINY)
+    state = _slowfast_state(4, 64, True, num_classes=80, **TINY_MVIT)
     state["blocks.0.attn.compress_k.weight"] = torch.randn(16, 1, 7, 3, 3)
     state["blocks.0.attn.norm_compress_k.weight"] = torch.randn(16)
     state["blocks.0.attn.rel_pos_mem_t"] = torch.randn(11, 32)
@@ -316,9 +311,9 @@ def test_wrong_input_shape_names_the_expected_shape(shape: tuple, note: str) -> 
 
 def test_model_sizes_not_divisible_by_the_patch_stride_fail_at_build() -> None:
     with pytest.raises(ValueError, match="num_frames=5 is not divisible by the patch stride 2"):
-        MViTBackbone(num_frames=5, crop_size=64, **TINY)
+        MViTBackbone(num_frames=5, crop_size=64, **TINY_MVIT)
     with pytest.raises(ValueError, match="crop_size=66"):
-        MViTBackbone(num_frames=4, crop_size=66, **TINY)
+        MViTBackbone(num_frames=4, crop_size=66, **TINY_MVIT)
 
 
 # --------------------------------------------------------------------------- global tokens

@@ -7,11 +7,8 @@ import torch
 from torch import nn
 from torchvision.models.video.mvit import mvit_v2_s
 
-from tinymem.memory.cache import FifoCache
-from tinymem.models.heads import RoIHead
+from helpers.model import MVIT16, TINY_MVIT, written_cache
 from tinymem.models.mvit import MViTBackbone, block_setting, torchvision_twin
-
-TINY = dict(depth=4, embed_dim=32, num_heads=1, stage_starts=[1], kv_stride=[1, 4, 4])
 
 
 def test_block_setting_reproduces_mvit_v2_s_table() -> None:
@@ -22,9 +19,6 @@ def test_block_setting_reproduces_mvit_v2_s_table() -> None:
     assert [(c.num_heads, c.input_channels, c.output_channels) for c in ours] == theirs
     assert [c.stride_kv for c in ours][:4] == [[1, 8, 8], [1, 4, 4], [1, 4, 4], [1, 2, 2]]
     assert ours[14].stride_kv == [1, 1, 1] and ours[14].stride_q == [1, 2, 2]
-
-
-MVIT16 = dict(TINY, depth=16, embed_dim=96, stage_starts=[1, 3, 14], kv_stride=[1, 8, 8])
 
 
 def test_mvit16_state_dict_loads_torchvision_weights_by_name() -> None:
@@ -40,7 +34,7 @@ def test_mvit16_state_dict_loads_torchvision_weights_by_name() -> None:
 
 def test_no_memory_backbone_equals_torchvision_bit_exactly() -> None:
     torch.manual_seed(0)
-    ours = MViTBackbone(num_frames=4, crop_size=64, attention="eager", num_classes=7, **TINY)
+    ours = MViTBackbone(num_frames=4, crop_size=64, attention="eager", num_classes=7, **TINY_MVIT)
     reference = torchvision_twin(ours).eval()
     ours.load_state_dict(reference.state_dict(), strict=True)  # torchvision's names, all keys
     clip = torch.randn(2, 3, 4, 64, 64)
@@ -55,7 +49,7 @@ def test_no_memory_backbone_equals_torchvision_bit_exactly() -> None:
 
 def test_sdpa_backbone_matches_torchvision_within_1e_5() -> None:
     torch.manual_seed(0)
-    ours = MViTBackbone(num_frames=4, crop_size=64, attention="sdpa", num_classes=7, **TINY)
+    ours = MViTBackbone(num_frames=4, crop_size=64, attention="sdpa", num_classes=7, **TINY_MVIT)
     reference = torchvision_twin(ours).eval()
     ours.load_state_dict(reference.state_dict(), strict=True)
     clip = torch.randn(2, 3, 4, 64, 64)
@@ -67,12 +61,9 @@ def test_sdpa_backbone_matches_torchvision_within_1e_5() -> None:
 @pytest.mark.parametrize("attention", ["eager", "sdpa"])
 def test_memory_changes_only_the_blocks_that_read_it(attention: str) -> None:
     torch.manual_seed(0)
-    net = MViTBackbone(num_frames=4, crop_size=64, attention=attention, **TINY).eval()
+    net = MViTBackbone(num_frames=4, crop_size=64, attention=attention, **TINY_MVIT).eval()
     net.attach_memory(2, in_dim=16, kernel=3, stride=2, groups=1, max_distance=2)
-    cache = FifoCache(capacity=2, num_tokens=4, dim=16)
-    cache.begin_step(torch.tensor([0]), torch.tensor([True]))
-    cache.write(torch.randn(1, 4, 16), torch.ones(1, 4, dtype=torch.bool))
-    cache.begin_step(torch.tensor([0]), torch.tensor([False]))
+    cache = written_cache([0], [0], [False])
     clip = torch.randn(1, 3, 4, 64, 64)
     with torch.no_grad():
         plain = net(clip).tokens
@@ -86,25 +77,6 @@ def test_memory_changes_only_the_blocks_that_read_it(attention: str) -> None:
         assert torch.equal(plain, all_masked)
     else:
         torch.testing.assert_close(plain, all_masked, rtol=0, atol=1e-5)
-
-
-def test_roi_head_shapes_and_mask() -> None:
-    head = RoIHead(dim=8, num_classes=3)
-    tokens = torch.randn(2, 1 + 2 * 4 * 4, 8)
-    boxes = torch.tensor([[[0.0, 0.0, 0.5, 0.5], [0.2, 0.2, 1.0, 1.0]]]).repeat(2, 1, 1)
-    mask = torch.tensor([[True, False], [True, True]])
-    logits, features = head(tokens, (2, 4, 4), boxes, mask, (64, 64))
-    assert logits.shape == (2, 2, 3) and features.shape == (2, 2, 8)
-    assert (features[0, 1] == 0).all()
-
-
-@pytest.mark.parametrize("frames", [4])
-def test_readout_rejects_other_clip_length(frames: int) -> None:
-    net = MViTBackbone(num_frames=frames, crop_size=64, **TINY)
-    net.attach_memory(0, in_dim=16, kernel=3, stride=2, groups=1, max_distance=2)
-    readout = net.blocks[0].attn.memory_readout
-    with pytest.raises(ValueError, match="query time steps"):
-        readout.rel_pos(torch.zeros(1, 1, 3 * 4, 32), (3, 2, 2), torch.tensor([1]))
 
 
 @pytest.mark.slow

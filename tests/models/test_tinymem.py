@@ -7,22 +7,13 @@ import math
 import pytest
 import torch
 
+from helpers.model import detection_module
 from tinymem.config import compose_config
-from tinymem.lit.detection import DetectionModule
 from tinymem.memory.plan import ConfigError, parse_memory_spec
-from tinymem.memory.readout import VisionReadout
 from tinymem.models.heads import roi_pool
 from tinymem.models.tinymem import TinyMem, build_backbone
 
 FRAMES = 4  # the demo clip: 4 frames at 64 px
-
-
-def _module(memory: str, *overrides: str) -> DetectionModule:
-    cfg = compose_config("train", [f"memory={memory}", *overrides])
-    torch.manual_seed(0)
-    return DetectionModule(
-        backbone=cfg.model.backbone, head=cfg.model.head, memory=cfg.memory, class_ids=[1, 2, 3]
-    )
 
 
 def _batch(video_ids: list[int], is_first: list[bool], seed: int) -> dict:
@@ -41,50 +32,10 @@ def _batch(video_ids: list[int], is_first: list[bool], seed: int) -> dict:
     }
 
 
-def _spec(kind: str, depth: int = 16, **extra):
-    cfg = dict(kind=kind, layer_fraction=0.5, length=2, stride=1, n_region=16)
-    cfg.update(extra, readout=dict(kernel=3, stride=2, groups=1))
-    return parse_memory_spec(cfg, depth=depth)
-
-
-@pytest.mark.parametrize(
-    ("kind", "plan"),
-    [
-        ("vision", "VVVVVVVV"),
-        ("text", "TTTTTTTT"),
-        ("region", "RRRRRRRR"),
-        ("region_token", "GGGGGGGG"),
-        ("clip_vision", "CCCCCCCC"),
-        ("text+region", "TTTTTTTR"),
-        ("text+region_token", "TTGGGGGG"),
-    ],
-)
-def test_auto_plan_of_each_kind(kind: str, plan: str) -> None:
-    spec = _spec(kind)
-    assert spec.plan == plan
-    assert spec.layers == (0, 2, 4, 6, 8, 10, 12, 14)  # MeMViT's even blocks
-
-
-def test_explicit_plans_mix_every_letter_and_vision_caches_per_block() -> None:
-    spec = _spec("text", depth=8, layers=[1, 3, 5, 6, 7], plan="tvgcr")
-    assert spec.types == ("text", "region", "region_token", "vision", "clip_vision")
-    assert spec.cache_names() == {
-        1: "text",
-        3: "vision@3",
-        5: "region_token",
-        6: "clip_vision",
-        7: "region",
-    }
-    with pytest.raises(ConfigError, match="memory.source_block"):
-        _spec("region_token", source_block=16)
-    with pytest.raises(ConfigError, match=r"memory.region_block: expected null or a block index"):
-        _spec("region", region_block="first")
-    assert _spec("region", region_block=-16).region_block == 0
-    assert _spec("region").region_block is None  # the head's RoI features
-
-
 def test_entry_token_counts_per_clip_for_every_type() -> None:
-    module = _module("text", "memory.layers=[0,1,2,3]", "memory.plan=TRGV", "memory.n_region=8")
+    module = detection_module(
+        "memory=text", "memory.layers=[0,1,2,3]", "memory.plan=TRGV", "memory.n_region=8"
+    )
     net = module.model.backbone
     assert net.num_global_tokens == 8  # region_token memory set the backbone's global tokens
     module._reset("val")
@@ -108,7 +59,9 @@ def test_region_memory_pools_the_chosen_block_or_the_head_features() -> None:
     """`memory.region_block`: RoIAlign over that block's output grid; null: the head's features."""
     batch = _batch([1, 2], [True, True], seed=0)
     for region_block in (None, 0):
-        module = _module("region", f"memory.region_block={'null' if region_block is None else 0}")
+        module = detection_module(
+            "memory=region", f"memory.region_block={'null' if region_block is None else 0}"
+        )
         model, net = module.model, module.model.backbone
         with torch.no_grad():
             out = model(batch["video"], batch["boxes"], batch["box_mask"])
@@ -131,30 +84,6 @@ def test_region_memory_pools_the_chosen_block_or_the_head_features() -> None:
         assert entry.shape == (2, module.spec.n_region, expected_width)
 
 
-def test_vision_compression_output_length_matches_memvit_formula() -> None:
-    readout = VisionReadout(
-        dim=8,
-        num_heads=2,
-        kv_thw=(8, 14, 14),
-        prefix=1,
-        kernel=(7, 3, 3),
-        stride=(4, 2, 2),
-        max_distance=4,
-        query_time=8,
-    )
-    assert readout.compressed_tokens() == 1 + 2 * 7 * 7  # ANCHORS: 8x14x14 -> 2x7x7 (+ class)
-    read_tokens = torch.randn(3, 2, readout.entry_tokens, 2 * 8)
-    mask = torch.ones(3, 2, readout.entry_tokens, dtype=torch.bool)
-    mask[1, 1] = False  # second entry of row 1 missing
-    from tinymem.memory.cache import MemoryRead
-
-    kv = readout(MemoryRead(read_tokens, mask, torch.tensor([2, 4])))
-    per_entry = readout.compressed_tokens()
-    assert kv.key.shape == (3, 2, 2 * per_entry, 4)
-    assert kv.mask[1, :per_entry].all() and not kv.mask[1, per_entry:].any()
-    assert kv.distance.tolist() == [2] * per_entry + [4] * per_entry
-
-
 def test_mvit16_vision_memory_is_much_larger_than_text_region() -> None:
     """Memory tokens per augmented block on mvit16 (meta device): vision >> text+region."""
     cfg = compose_config("train", ["model=mvit16", "data.num_frames=16", "data.crop_size=224"])
@@ -175,7 +104,9 @@ def test_mvit16_vision_memory_is_much_larger_than_text_region() -> None:
 
 
 def test_gradients_reach_readouts_and_region_tokens_not_caches_or_frozen_towers() -> None:
-    module = _module("text", "memory.layers=[0,1,2,3]", "memory.plan=TVGR", "memory.n_region=8")
+    module = detection_module(
+        "memory=text", "memory.layers=[0,1,2,3]", "memory.plan=TVGR", "memory.n_region=8"
+    )
     module.train()
     module._reset("train")
     module.stream_step(_batch([1, 2], [True, True], seed=0), "train")
@@ -200,7 +131,7 @@ def test_gradients_reach_readouts_and_region_tokens_not_caches_or_frozen_towers(
 
 @pytest.mark.parametrize("memory", ["text+region", "vision"])
 def test_recorded_attention_mass_per_memory_entry(memory: str) -> None:
-    module = _module(memory, "memory.length=3").eval()
+    module = detection_module(f"memory={memory}", "memory.length=3").eval()
     module.record_attention = True
     module._reset("val")
     masses = []
@@ -222,11 +153,11 @@ def test_recorded_attention_mass_per_memory_entry(memory: str) -> None:
 
 def test_region_token_count_conflict_names_both_keys() -> None:
     with pytest.raises(ConfigError, match="num_global_tokens=4 but memory.n_region=8"):
-        _module("region_token", "model.backbone.num_global_tokens=4")
+        detection_module("memory=region_token", "model.backbone.num_global_tokens=4")
 
 
 def test_dynamic_inference_captions_come_from_the_clip_predictions() -> None:
-    module = _module("text+region").eval()
+    module = detection_module("memory=text+region").eval()
     module.inference_captions = "dynamic"
     module.descriptions = "synthetic"
     module._reset("val")
@@ -245,7 +176,7 @@ def test_dynamic_inference_captions_come_from_the_clip_predictions() -> None:
 def test_inspection_names_the_captions_of_the_attended_entries() -> None:
     from tinymem.memory.inspection import inspect_memory_attention
 
-    module = _module("text", "memory.length=2")
+    module = detection_module("memory=text", "memory.length=2")
     batches = []
     for step in range(3):
         batch = _batch([4], [step == 0], seed=step)
@@ -264,7 +195,9 @@ def test_inspection_names_the_captions_of_the_attended_entries() -> None:
 
 def test_region_memory_stores_roi_features_with_the_attention_head() -> None:
     """Section 3.2: region memory is the boxes' RoI features, whichever head scores them."""
-    module = _module("region", "model.head.kind=attention", "+model.head.num_heads=4")
+    module = detection_module(
+        "memory=region", "model.head.kind=attention", "+model.head.num_heads=4"
+    )
     model, batch = module.model, _batch([1, 2], [True, True], seed=0)
     with torch.no_grad():
         out = model(batch["video"], batch["boxes"], batch["box_mask"])
@@ -278,7 +211,9 @@ def test_region_memory_stores_roi_features_with_the_attention_head() -> None:
 def test_per_layer_region_tokens_cache_each_blocks_own_global_tokens() -> None:
     """Section 3.2, `memory.source_block=layer` (the EK-100/Breakfast recipes): each G block
     writes the global tokens its own layer outputs and reads them back."""
-    module = _module("region_token", "memory.source_block=layer", "memory.layer_fraction=1.0")
+    module = detection_module(
+        "memory=region_token", "memory.source_block=layer", "memory.layer_fraction=1.0"
+    )
     net, batch = module.model.backbone, _batch([1, 2], [True, True], seed=0)
     blocks = list(module.spec.layers)
     assert module.spec.plan == "G" * len(blocks) and len(blocks) > 1

@@ -4,37 +4,18 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-import torch
 from omegaconf import open_dict
 from rich.console import Console
 
-from helpers.cli_runs import cli_env
+from helpers.cli_runs import run_module
 from helpers.common import TINY_WORLD
-from tinymem.bench.__main__ import gpu_arguments
-from tinymem.bench.gpu import budget as budget_module
 from tinymem.bench.gpu import run_gpu
-from tinymem.bench.gpu.budget import PartLog, run_part
-from tinymem.bench.gpu.feed import cores_needed
 from tinymem.bench.gpu.run import PARTS, TABLES, gpu_settings
-from tinymem.bench.gpu.tables import ratio_rows
-from tinymem.bench.gpu.throughput import Config, configurations
 from tinymem.bench.models import compose_train
 from tinymem.bench.report import read_rows
 from tinymem.config import compose_config
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One torch thread: 2 threads crawl on a busy 2-core box (the dry run sets 1 too)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _dry_run(tiny_world: Path, overrides: list[str] = ()):
@@ -111,117 +92,9 @@ def test_the_gpu_config_fits_eight_minutes_and_measures_the_issue_settings() -> 
     assert (data.synthetic.frame_size, data.synthetic.fps, data.crop_size) == (360, 30, 224)
 
 
-def test_a_part_skips_what_its_budget_leaves_out_and_records_errors(monkeypatch) -> None:
-    now = [0.0]
-    monkeypatch.setattr(budget_module.time, "perf_counter", lambda: now[0])
-
-    def takes(seconds: float, fail: bool = False):
-        def measure():
-            now[0] += seconds
-            if fail:
-                raise RuntimeError("out of memory")
-            return [{"seconds": seconds}]
-
-        return measure
-
-    written, lines = [], []
-    items = [("a", takes(10)), ("b", takes(10, fail=True)), ("c", takes(1)), ("d", takes(1))]
-    log = run_part(PartLog("train", 25), items, 1e9, lines.append, lambda: written.append(1))
-    assert log.done == ["a"] and log.rows == [{"seconds": 10}]
-    assert len(log.errors) == 1 and log.errors[0].startswith("b: RuntimeError: out of memory")
-    assert log.skipped == ["c", "d"]  # at 20 s, another 10 s would pass the 25 s budget
-    assert len(written) == 2 and log.finished and log.seconds == 20
-    assert "train c: skipped (budget)" in lines
-
-    now[0] = 0.0  # the run's deadline cuts a part's budget short
-    log = run_part(PartLog("inference", 100), items[:1] + items[2:], 15, lines.append, list)
-    assert log.done == ["a"] and log.skipped == ["c", "d"]
-
-    def broken():
-        yield "a", takes(1)
-        raise ValueError("no config")
-
-    log = run_part(PartLog("data", 100), broken(), 1e9, lines.append, list)
-    assert log.done == ["a"] and log.errors[0].startswith("data (setting up): ValueError")
-
-
-def test_ratios_compare_text_region_with_vision_at_each_l_and_with_none() -> None:
-    def row(memory: str, length: int, clips: float, peak: float, batch: int = 8) -> dict:
-        return {
-            "device": "cuda: H200",
-            "mode": "train",
-            "batch": batch,
-            "attention": "sdpa",
-            "compiled": False,
-            "memory": memory,
-            "l": length,
-            "clips_per_s": clips,
-            "ms_per_step": 1000 * batch / clips,
-            "peak_mib": peak,
-        }
-
-    rows = [
-        row("text+region", 12, 40.0, 1100.0),
-        row("vision", 12, 20.0, 2000.0),
-        row("none", 0, 50.0, 1000.0),
-        row("text+region", 6, 45.0, 1050.0),  # no vision at l=6: no ratio
-        row("vision", 2, 10.0, 500.0, batch=1),  # another setting, no text+region
-    ]
-    (ratio,) = ratio_rows(rows)
-    assert (ratio["l"], ratio["batch"]) == (12, 8)
-    assert ratio["clips_per_s_ratio"] == 2.0 and ratio["peak_memory_ratio"] == 0.55
-    assert ratio["text+region_time_over_none_pct"] == pytest.approx(25.0)
-    assert ratio["vision_time_over_none_pct"] == pytest.approx(150.0)
-    assert ratio["text+region_memory_over_none_mib"] == 100.0
-    assert ratio["vision_memory_over_none_mib"] == 1000.0
-    cpu = [{**r, "peak_mib": ""} for r in rows[:3]]  # no peak memory on the CPU
-    (ratio,) = ratio_rows(cpu)
-    assert ratio["peak_memory_ratio"] == "" and ratio["vision_memory_over_none_mib"] == ""
-
-
-def test_configurations_put_the_first_l_and_none_first_per_attention_path() -> None:
-    assert configurations(["text+region", "vision"], [12, 2], ["sdpa", "eager"]) == [
-        Config("text+region", 12, "sdpa"),
-        Config("vision", 12, "sdpa"),
-        Config("none", 0, "sdpa"),
-        Config("text+region", 2, "sdpa"),
-        Config("vision", 2, "sdpa"),
-        Config("text+region", 12, "eager"),
-        Config("vision", 12, "eager"),
-        Config("none", 0, "eager"),
-        Config("text+region", 2, "eager"),
-        Config("vision", 2, "eager"),
-    ]
-    assert configurations(["vision"], [2], ["sdpa"], with_none=False) == [
-        Config("vision", 2, "sdpa")
-    ]
-
-
-def test_cores_needed_names_the_fewest_workers_that_kept_the_device_busy() -> None:
-    rows = [
-        {"workers": 8, "busy_fraction": 0.97},
-        {"workers": 2, "busy_fraction": 0.4},
-        {"workers": 4, "busy_fraction": 0.92},
-    ]
-    assert cores_needed(rows, 0.9).startswith("4 loader worker(s)")
-    assert cores_needed(rows, 0.99).startswith("no measured worker count ([2, 4, 8])")
-
-
-def test_gpu_arguments_turn_dry_run_into_the_override() -> None:
-    assert gpu_arguments(["--dry-run", "device=cpu"]) == ["dry_run=true", "device=cpu"]
-    assert gpu_arguments(["parts=[numerics]"]) == ["parts=[numerics]"]
-
-
 def test_the_gpu_command_writes_its_run_folder(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "tinymem.bench", "gpu", "--dry-run", "parts=[]"]
-    result = subprocess.run(
-        [*command, f"paths.log_dir={tmp_path / 'logs'}"],
-        cwd=tmp_path,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    command = ["tinymem.bench", "gpu", "--dry-run", "parts=[]"]
+    result = run_module([*command, f"paths.log_dir={tmp_path / 'logs'}"], tmp_path, 600)
     assert result.returncode == 0, result.stderr[-2000:]
     (run,) = (tmp_path / "logs" / "bench").glob("gpu-*")
     summary = (run / "summary.md").read_text()

@@ -8,32 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.data import ava_datamodule
 from tinymem.data.ava.datamodule import AvaDataModule
 from tinymem.data.errors import DataFormatError
 
 
-def _datamodule(root: Path, batch_size: int = 3, **kwargs) -> AvaDataModule:
-    return AvaDataModule(
-        root=str(root),
-        train_csv="annotations/train.csv",
-        val_csv="annotations/val.csv",
-        label_map="annotations/action_list.pbtxt",
-        val_proposals="annotations/val_proposals.csv",
-        val_excluded="annotations/val_excluded_timestamps.csv",
-        video_dir="videos",
-        caption_dir="captions",
-        num_frames=4,
-        sample_rate=2,
-        crop_size=64,
-        video_start_sec=900,
-        batch_size=batch_size,
-        eval_batch_size=2,
-        **kwargs,
-    )
-
-
 def test_streaming_batches_continue_each_video(tiny_world: Path) -> None:
-    dm = _datamodule(tiny_world)
+    dm = ava_datamodule(tiny_world)
     dm.setup()
     loader = dm.train_dataloader()
     loader.batch_sampler.set_epoch(0)
@@ -62,7 +43,7 @@ def test_streaming_batches_continue_each_video(tiny_world: Path) -> None:
 
 
 def test_eval_uses_proposals_and_train_uses_groundtruth(tiny_world: Path) -> None:
-    dm = _datamodule(tiny_world)
+    dm = ava_datamodule(tiny_world)
     dm.setup()
     train_item = dm.datasets["train"][0]
     val_item = dm.datasets["val"][0]
@@ -77,9 +58,9 @@ def test_video_without_a_file_is_skipped_and_counted(tiny_world: Path, tmp_path:
     shutil.copytree(tiny_world, root)
     victim = sorted((root / "videos").glob("syn_train_*.mp4"))[0]
     victim.unlink()
-    full = _datamodule(tiny_world)
+    full = ava_datamodule(tiny_world)
     full.setup()
-    dm = _datamodule(root)
+    dm = ava_datamodule(root)
     dm.setup()
     assert victim.stem not in dm.datasets["train"].video_names
     lost = len(full.datasets["train"]) - len(dm.datasets["train"])
@@ -87,7 +68,7 @@ def test_video_without_a_file_is_skipped_and_counted(tiny_world: Path, tmp_path:
     for video in (root / "videos").glob("syn_train_*.mp4"):
         video.unlink()  # no training video at all is an error, not an empty epoch
     with pytest.raises(DataFormatError, match="expected frames for the train videos"):
-        _datamodule(root).setup()
+        ava_datamodule(root).setup()
 
 
 def test_corrupt_video_names_the_file(tiny_world: Path, tmp_path: Path) -> None:
@@ -95,7 +76,7 @@ def test_corrupt_video_names_the_file(tiny_world: Path, tmp_path: Path) -> None:
     shutil.copytree(tiny_world, root)
     victim = sorted((root / "videos").glob("syn_train_*.mp4"))[0]
     victim.write_bytes(victim.read_bytes()[:300])
-    dm = _datamodule(root)
+    dm = ava_datamodule(root)
     dm.setup()
     with pytest.raises(DataFormatError, match=str(victim.name)):
         dm.datasets["train"][dm.datasets["train"].videos[0][0]]
@@ -109,11 +90,11 @@ def test_bad_csv_row_names_file_and_line(tiny_world: Path, tmp_path: Path) -> No
     lines[2] = lines[2].rsplit(",", 1)[0]  # drop a column on line 3
     csv_path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataFormatError, match=r"train.csv:3: expected 8 columns"):
-        _datamodule(root).setup()
+        ava_datamodule(root).setup()
     lines[2] = "syn_train_000,0902,0.1,0.1,1.5,0.9,1,0"  # x2 outside [0, 1]
     csv_path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataFormatError, match=r"train.csv:3:.*x2"):
-        _datamodule(root).setup()
+        ava_datamodule(root).setup()
 
 
 def test_missing_captions_fall_back_and_are_counted(tiny_world: Path, tmp_path: Path, caplog):
@@ -121,7 +102,7 @@ def test_missing_captions_fall_back_and_are_counted(tiny_world: Path, tmp_path: 
     shutil.copytree(tiny_world, root)
     victim = sorted((root / "captions").glob("syn_train_*.jsonl"))[0]
     victim.unlink()
-    dm = _datamodule(root)
+    dm = ava_datamodule(root)
     with caplog.at_level("WARNING"):
         dm.setup()
     assert dm.skipped["videos without a caption file (empty captions used)"] == 1
@@ -133,8 +114,8 @@ def test_missing_captions_fall_back_and_are_counted(tiny_world: Path, tmp_path: 
 
 
 def test_caption_augmentation_applies_to_training_only(tiny_world: Path) -> None:
-    plain = _datamodule(tiny_world)
-    augmented = _datamodule(tiny_world, caption_augment={"p": 1.0, "max_edits": 2})
+    plain = ava_datamodule(tiny_world)
+    augmented = ava_datamodule(tiny_world, caption_augment={"p": 1.0, "max_edits": 2})
     plain.setup()
     augmented.setup()
     torch.manual_seed(0)
@@ -143,3 +124,20 @@ def test_caption_augmentation_applies_to_training_only(tiny_world: Path) -> None
         captions = augmented.datasets[split][0]["captions"]
         changed = [c != s for c, s in zip(captions, stored, strict=True)]
         assert any(changed) if split == "train" else not any(changed)
+
+
+def test_datamodule_finishes_uint8_batches_after_transfer(tiny_world: Path) -> None:
+    def datamodule(device_transform: bool) -> AvaDataModule:
+        dm = ava_datamodule(tiny_world, crop_size=48, device_transform=device_transform)
+        dm.setup()
+        return dm
+
+    old, new = datamodule(False), datamodule(True)
+    torch.manual_seed(0)
+    expected = list(old.train_dataloader())
+    torch.manual_seed(0)
+    for want, got in zip(expected, new.train_dataloader(), strict=True):
+        assert got["video"].dtype == torch.uint8  # [B, T, H, W, 3] shipped
+        got = new.on_after_batch_transfer(got, 0)
+        assert "color_jitter" not in got
+        assert torch.equal(got["video"], want["video"])  # the demo's recipe: bit for bit

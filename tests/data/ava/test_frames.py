@@ -9,16 +9,12 @@ import torch
 from hydra.utils import instantiate
 from PIL import Image
 
+from helpers.data import ava_datamodule
 from tinymem.config import compose_config
 from tinymem.data.ava.datamodule import AvaDataModule
 from tinymem.data.ava.dataset import VIDEO_MEAN, VIDEO_STD, AvaAugment
 from tinymem.data.ava.formats import AvaBox, write_annotations, write_label_map, write_proposals
-from tinymem.data.ava.frames import (
-    FRAME_LIST_HEADER,
-    frame_file,
-    read_frame_list,
-    write_frame_list,
-)
+from tinymem.data.ava.frames import FRAME_LIST_HEADER, frame_file, read_frame_list, write_frame_list
 from tinymem.data.errors import DataFormatError
 
 FPS = 30
@@ -50,26 +46,17 @@ def write_jpeg_world(root: Path, videos: dict[str, int]) -> None:
 def jpeg_datamodule(root: Path, **kwargs) -> AvaDataModule:
     """An AvaDataModule on the JPEG layout under root (4 frames x 2, 16 px, no augmentation)."""
     settings = dict(
-        root=str(root),
-        train_csv="annotations/train.csv",
-        val_csv="annotations/val.csv",
         label_map="annotations/labels.pbtxt",
         val_proposals="annotations/proposals.csv",
         val_excluded=None,
-        video_dir="videos",
-        caption_dir="captions",
-        num_frames=4,
-        sample_rate=2,
         crop_size=SIZE,
-        video_start_sec=900,
         batch_size=1,
         eval_batch_size=1,
         frame_layout="jpeg",
         frame_lists={"train": "frame_lists/train.csv", "val": "frame_lists/val.csv"},
         frame_fps=FPS,
     )
-    settings.update(kwargs)
-    return AvaDataModule(**settings)
+    return ava_datamodule(root, **{**settings, **kwargs})
 
 
 def frame_indices(clip: torch.Tensor) -> list[int]:

@@ -25,7 +25,6 @@ from tinymem.data.ava.synthetic import (
 from tinymem.data.video import clip_frame_indices, probe_video, read_frames, write_video
 from tinymem.memory.captions import CaptionStore
 from tinymem.metrics.ava import evaluate_ava_files
-from tinymem.tools.make_synthetic import main
 
 SMALL = SyntheticSpec(seed=3, num_train_videos=2, num_val_videos=2, episodes_per_video=2)
 CSV_FILES = ["train.csv", "val.csv", "val_proposals.csv", "val_excluded_timestamps.csv"]
@@ -193,20 +192,6 @@ def test_spec_validation():
         SyntheticSpec(frame_size=63)
     with pytest.raises(ValueError, match="colours"):
         SyntheticSpec(colours=("red", "mauve"))
-
-
-def test_cli(tmp_path, capsys):
-    out = tmp_path / "cli"
-    args = [f"out={out}", "num_train_videos=1", "num_val_videos=1", "episodes_per_video=1"]
-    assert main([*args, "colours=red,blue"]) == 0
-    assert "wrote 2 videos" in capsys.readouterr().out
-    assert read_label_map(out / "annotations" / "action_list.pbtxt")[4] == "use (the blue object)"
-    assert main([f"out={out}", "bogus=1"]) == 2
-    assert "unknown key 'bogus'" in capsys.readouterr().err
-    assert main([f"out={out}", "seed=abc"]) == 2
-    assert "seed: expected an integer" in capsys.readouterr().err
-    assert main(["seed=1"]) == 2
-    assert "missing out=DIR" in capsys.readouterr().err
 
 
 def test_metric_benchmark_input_is_valid_ava(tmp_path):

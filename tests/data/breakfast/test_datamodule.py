@@ -12,10 +12,7 @@ from hydra.utils import instantiate
 from helpers.data import stream_options
 from tinymem.config import compose_config
 from tinymem.data.breakfast.datamodule import BreakfastDataModule
-from tinymem.data.breakfast.formats import (
-    ACTIVITIES,
-    read_groundtruth,
-)
+from tinymem.data.breakfast.formats import ACTIVITIES, read_groundtruth
 from tinymem.data.breakfast.synthetic import (
     GROUNDTRUTH_DIR,
     SEGMENTATION_DIR,

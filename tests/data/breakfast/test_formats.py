@@ -19,10 +19,7 @@ from tinymem.data.breakfast.formats import (
     read_segmentation,
     split_videos,
 )
-from tinymem.data.breakfast.synthetic import (
-    GROUNDTRUTH_DIR,
-    SEGMENTATION_DIR,
-)
+from tinymem.data.breakfast.synthetic import GROUNDTRUTH_DIR, SEGMENTATION_DIR
 from tinymem.data.errors import DataFormatError
 
 CLASSES = {"SIL": 0, "take_bowl": 1, "pour_cereals": 2, "pour_milk": 3}

@@ -14,9 +14,7 @@ from tinymem.config import compose_config
 from tinymem.data.clip_dataset import IGNORE_LABEL
 from tinymem.data.clip_transforms import ClipAugment
 from tinymem.data.epic_kitchens.datamodule import EpicKitchensDataModule
-from tinymem.data.epic_kitchens.formats import (
-    read_epic_annotations,
-)
+from tinymem.data.epic_kitchens.formats import read_epic_annotations
 from tinymem.data.epic_kitchens.synthetic import (
     ANNOTATION_DIR,
     FRAME_PATTERN,

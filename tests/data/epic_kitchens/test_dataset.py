@@ -12,9 +12,7 @@ import torch
 from helpers.data import BlankSource, epic_csv
 from tinymem.data.clip_transforms import build_clip_transform
 from tinymem.data.epic_kitchens.dataset import EpicKitchensSegments
-from tinymem.data.epic_kitchens.formats import (
-    read_epic_annotations,
-)
+from tinymem.data.epic_kitchens.formats import read_epic_annotations
 from tinymem.data.errors import DataFormatError
 from tinymem.data.frame_sources import VideoFileSource
 from tinymem.data.streaming import StreamingBatchSampler
