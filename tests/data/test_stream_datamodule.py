@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from torch.utils.data import Dataset
 
+from helpers.data import stream_options
 from tinymem.data.stream_datamodule import NO_CAPTIONS, StreamingDataModule, StreamOptions
 from tinymem.memory.captions import CaptionStore
 
@@ -56,17 +57,7 @@ class NumberedDataModule(StreamingDataModule):
 
 
 def _datamodule(root: Path, **kwargs) -> NumberedDataModule:
-    config = dict(
-        root=str(root),
-        caption_dir="captions",
-        num_frames=4,
-        sample_rate=2,
-        crop_size=16,
-        batch_size=2,
-        eval_batch_size=3,
-        seed=3,
-        clip_seconds=1.0,
-    )
+    config = stream_options(root, crop_size=16, eval_batch_size=3, seed=3, clip_seconds=1.0)
     config.update(kwargs)
     dm = NumberedDataModule(**config)
     dm.setup()
@@ -77,15 +68,7 @@ def test_options_name_an_unknown_or_a_missing_key(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"data\.colour: not an option of NumberedOptions"):
         _datamodule(tmp_path, colour="red")
     with pytest.raises(ValueError, match=r"data\.clip_seconds: required by NumberedOptions"):
-        NumberedDataModule(
-            root=str(tmp_path),
-            caption_dir="c",
-            num_frames=4,
-            sample_rate=2,
-            crop_size=16,
-            batch_size=2,
-            eval_batch_size=1,
-        )
+        NumberedDataModule(**stream_options(tmp_path, caption_dir="c", crop_size=16))
     with pytest.raises(ValueError, match=r"data\.caption_augment\.p"):
         _datamodule(tmp_path, caption_augment={"p": 2.0})
     dm = _datamodule(tmp_path, caption_augment={"p": 0.5})

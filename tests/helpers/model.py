@@ -38,3 +38,14 @@ def detection_module(*overrides: str, seed: int = 0, **kwargs) -> DetectionModul
 # The bench's tiny model: 4 blocks, memory on blocks 0 and 2; clips of 4 frames at 64 px.
 BENCH_TINY = ["model=mvit_tiny"]
 BENCH_TEXT_WIDTH = 32  # the text width the bench's tiny runs give text memory
+
+
+def memory_outputs(net, block: int, cache: FifoCache, clip: torch.Tensor):
+    """A backbone's tokens on `clip`: without memory, reading `cache` (l=2, s=1) at `block`, and
+    with that read fully masked."""
+    with torch.no_grad():
+        plain = net(clip).tokens
+        read = net(clip, {block: cache.read(length=2, stride=1)}).tokens
+        masked = cache.read(length=2, stride=1)
+        masked.mask[:] = False
+        return plain, read, net(clip, {block: masked}).tokens

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from helpers.text import fast_tokenizer
+
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
@@ -17,7 +19,7 @@ CONTEXT = 12  # tokenizer model_max_length
 @pytest.fixture(scope="module")
 def t5_dir(tmp_path_factory: pytest.TempPathFactory):
     """A T5 encoder folder as save_pretrained writes it (config, weights, tokenizer)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers import decoders, models, pre_tokenizers
 
     # T5's layout: <pad>=0, </s>=1, <unk>=2, then sentencepiece-style pieces
     specials = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
@@ -25,17 +27,11 @@ def t5_dir(tmp_path_factory: pytest.TempPathFactory):
         (c, -5.0) for c in "abcdefghijklmnopqrstuvwxyz"
     ]
     vocab = [*specials, *pieces, ("\u2581", -3.0)]
-    backend = Tokenizer(models.Unigram(vocab, unk_id=2))
-    backend.pre_tokenizer = pre_tokenizers.Metaspace()
-    backend.decoder = decoders.Metaspace()
-    backend.post_processor = processors.TemplateProcessing(
-        single="$A </s>", special_tokens=[("</s>", 1)]
-    )
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        pad_token="<pad>",
-        eos_token="</s>",
-        unk_token="<unk>",
+    tokenizer = fast_tokenizer(
+        models.Unigram(vocab, unk_id=2),
+        pre_tokenizers.Metaspace(),
+        decoders.Metaspace(),
+        "$A </s>",
         model_max_length=CONTEXT,
     )
     config = transformers.T5Config(

@@ -12,17 +12,15 @@ from tinymem.memory.readout import MemoryReadout, VisionReadout
 from tinymem.models.mvit import MViTBackbone
 
 
-def test_readout_compresses_tokens_and_mask() -> None:
-    readout = MemoryReadout(
-        in_dim=8,
-        out_dim=12,
-        num_heads=3,
-        kernel=3,
-        stride=2,
-        groups=4,
-        max_distance=4,
-        query_time=2,
+def _readout(in_dim: int, out_dim: int, **options) -> MemoryReadout:
+    """A memory readout pooling with kernel 3, stride 2 for clips of 2 query time steps."""
+    return MemoryReadout(
+        in_dim=in_dim, out_dim=out_dim, kernel=3, stride=2, query_time=2, **options
     )
+
+
+def test_readout_compresses_tokens_and_mask() -> None:
+    readout = _readout(8, 12, num_heads=3, groups=4, max_distance=4)
     assert readout.proj_k.bias is None and readout.proj_k.groups == 4
     cache = FifoCache(capacity=4, num_tokens=16, dim=8)
     cache.begin_step(torch.tensor([0]), torch.tensor([True]))
@@ -39,16 +37,7 @@ def test_readout_compresses_tokens_and_mask() -> None:
 
 def test_readout_groups_heads_gives_each_head_its_own_channel_group() -> None:
     """Section 3.3's group conv: `groups: heads` (the recipes) -> head h reads channel slice h."""
-    readout = MemoryReadout(
-        in_dim=64,
-        out_dim=32,
-        num_heads=4,
-        kernel=3,
-        stride=2,
-        groups="heads",
-        max_distance=2,
-        query_time=2,
-    )
+    readout = _readout(64, 32, num_heads=4, groups="heads", max_distance=2)
     assert readout.proj_k.groups == readout.proj_v.groups == 4
     assert readout.proj_k.weight.shape == (32, 16, 3)  # 4x fewer weights than groups=1
     tokens = torch.randn(1, 1, 4, 64)  # [B, l, N, C]

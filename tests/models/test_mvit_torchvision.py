@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torchvision.models.video.mvit import mvit_v2_s
 
-from helpers.model import MVIT16, TINY_MVIT, written_cache
+from helpers.model import MVIT16, TINY_MVIT, memory_outputs, written_cache
 from tinymem.models.mvit import MViTBackbone, block_setting, torchvision_twin
 
 
@@ -65,12 +65,7 @@ def test_memory_changes_only_the_blocks_that_read_it(attention: str) -> None:
     net.attach_memory(2, in_dim=16, kernel=3, stride=2, groups=1, max_distance=2)
     cache = written_cache([0], [0], [False])
     clip = torch.randn(1, 3, 4, 64, 64)
-    with torch.no_grad():
-        plain = net(clip).tokens
-        with_memory = net(clip, {2: cache.read(length=2, stride=1)}).tokens
-        masked = cache.read(length=2, stride=1)
-        masked.mask[:] = False
-        all_masked = net(clip, {2: masked}).tokens
+    plain, with_memory, all_masked = memory_outputs(net, 2, cache, clip)
     assert not torch.allclose(plain, with_memory)
     # fully masked memory is removed, not zeroed in (exactly so on torchvision's op order)
     if attention == "eager":

@@ -10,9 +10,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from helpers.model import memory_outputs, written_cache
 from tinymem.config import compose_config
 from tinymem.lit.detection import DetectionModule
-from tinymem.memory.cache import FifoCache, MemoryRead
+from tinymem.memory.cache import MemoryRead
 from tinymem.memory.readout import MemoryKV
 from tinymem.models.checkpoints import CheckpointError
 from tinymem.models.tinymem import build_backbone
@@ -153,17 +154,9 @@ def test_fully_masked_memory_equals_no_memory_bit_for_bit() -> None:
     torch.manual_seed(0)
     net = VideoViT(**TINY, num_global_tokens=2).eval()
     net.attach_memory(0, in_dim=16, kernel=3, stride=2, groups=1, max_distance=2)
-    cache = FifoCache(capacity=2, num_tokens=4, dim=16)
-    cache.begin_step(torch.tensor([0, 1]), torch.tensor([True, True]))
-    cache.write(torch.randn(2, 4, 16), torch.ones(2, 4, dtype=torch.bool))
-    cache.begin_step(torch.tensor([0, 3]), torch.tensor([False, True]))  # row 1: new video
+    cache = written_cache([0, 1], [0, 3], [False, True])  # row 1: new video
     clip = _clip()
-    with torch.no_grad():
-        plain = net(clip).tokens
-        mixed = net(clip, {0: cache.read(length=2, stride=1)}).tokens
-        masked = cache.read(length=2, stride=1)
-        masked.mask[:] = False
-        all_masked = net(clip, {0: masked}).tokens
+    plain, mixed, all_masked = memory_outputs(net, 0, cache, clip)
     assert torch.equal(all_masked, plain)
     assert torch.equal(mixed[1], plain[1])  # the row that started a new video sees nothing
     assert not torch.allclose(mixed[0], plain[0])  # the continuing row reads its memory

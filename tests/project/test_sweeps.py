@@ -3,6 +3,8 @@ launcher / trainer presets for scaling out."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -15,6 +17,14 @@ QUICK_JOB = [
     "++trainer.limit_val_batches=2",
     "test=false",
 ]
+
+
+def _sweep(name: str, world: Path, tmp_path: Path, *overrides: str) -> Path:
+    """Run `tinymem.train -m <overrides>` as quick jobs on the tiny world; the sweep folder."""
+    sweep = tmp_path / name
+    args = ["-m", *overrides, *tiny_overrides(world), *QUICK_JOB, f"hydra.sweep.dir={sweep}"]
+    run_cli(args, tmp_path, tmp_path / f"{name}.log")
+    return sweep
 
 
 def test_optuna_preset_maximises_val_map_in_memory() -> None:
@@ -45,16 +55,7 @@ def test_ddp_sim_is_two_gloo_processes() -> None:
 
 @pytest.mark.slow
 def test_multirun_gives_each_job_its_own_directory_and_wandb_run(tiny_world, tmp_path) -> None:
-    sweep = tmp_path / "multirun"
-    args = [
-        "-m",
-        "memory=text,text+region",
-        "logger=wandb",
-        *tiny_overrides(tiny_world),
-        *QUICK_JOB,
-        f"hydra.sweep.dir={sweep}",
-    ]
-    run_cli(args, tmp_path, tmp_path / "multirun.log")
+    sweep = _sweep("multirun", tiny_world, tmp_path, "memory=text,text+region", "logger=wandb")
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
     assert [p.name for p in jobs] == ["0", "1"]
     run_ids = set()
@@ -72,17 +73,10 @@ def test_multirun_gives_each_job_its_own_directory_and_wandb_run(tiny_world, tmp
 
 @pytest.mark.slow
 def test_optuna_sweep_of_two_trials_runs_to_completion(tiny_world, tmp_path) -> None:
-    sweep = tmp_path / "optuna"
-    args = [
-        "-m",
-        "hparams_search=memory_optuna",
-        "hydra.sweeper.n_trials=2",
-        "hydra.sweeper.sampler.n_startup_trials=2",
-        *tiny_overrides(tiny_world),
-        *QUICK_JOB,
-        f"hydra.sweep.dir={sweep}",
-    ]
-    run_cli(args, tmp_path, tmp_path / "optuna.log")
+    search = ["hparams_search=memory_optuna", "hydra.sweeper.n_trials=2"]
+    sweep = _sweep(
+        "optuna", tiny_world, tmp_path, *search, "hydra.sweeper.sampler.n_startup_trials=2"
+    )
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert results["name"] == "optuna"
     assert 0.0 <= results["best_value"] <= 1.0

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.text import fast_tokenizer
+
 transformers = pytest.importorskip("transformers")
 tokenizers = pytest.importorskip("tokenizers")
 
@@ -24,49 +26,29 @@ MAX_NEW_TOKENS = 5
 @pytest.fixture(scope="module")
 def blip2_dir(tmp_path_factory: pytest.TempPathFactory):
     """Model + processor folder as save_pretrained writes them (OPT-style language model)."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers import decoders, models, pre_tokenizers
 
     vocab = {word: i for i, word in enumerate([*SPECIALS, *WORDS])}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.decoder = decoders.WordPiece()  # joins words with spaces
-    backend.post_processor = processors.TemplateProcessing(  # OPT prepends </s> as BOS
-        single="</s> $A", special_tokens=[("</s>", 1)]
-    )
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        pad_token="<pad>",
+    tokenizer = fast_tokenizer(
+        models.WordLevel(vocab, unk_token="<unk>"),
+        pre_tokenizers.Whitespace(),
+        decoders.WordPiece(),  # joins words with spaces
+        "</s> $A",  # OPT prepends </s> as BOS
         bos_token="</s>",
-        eos_token="</s>",
-        unk_token="<unk>",
     )
     image_processor = transformers.BlipImageProcessor(size={"height": 32, "width": 32})
     processor = transformers.Blip2Processor(
         image_processor=image_processor, tokenizer=tokenizer, num_query_tokens=QUERY_TOKENS
     )  # adds the <image> token to the tokenizer
     vocab_size = len(tokenizer)
+    tiny = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2)  # every tower
     config = transformers.Blip2Config(
-        vision_config=dict(
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            image_size=32,
-            patch_size=16,
-        ),
-        qformer_config=dict(
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=32,
-            vocab_size=vocab_size,
-        ),
+        vision_config=dict(tiny, intermediate_size=32, image_size=32, patch_size=16),
+        qformer_config=dict(tiny, intermediate_size=32, vocab_size=vocab_size),
         text_config=transformers.OPTConfig(
+            **tiny,
             vocab_size=vocab_size,
-            hidden_size=16,
-            num_hidden_layers=1,
             ffn_dim=32,
-            num_attention_heads=2,
             word_embed_proj_dim=16,
             max_position_embeddings=64,
             pad_token_id=0,

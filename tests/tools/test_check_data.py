@@ -17,9 +17,7 @@ from helpers.common import REAL_DATA
 from helpers.data import TINY_EPIC
 from tinymem.data.ava.formats import AvaBox, write_annotations, write_label_map
 from tinymem.data.ava.frames import frame_file, write_frame_list
-from tinymem.data.breakfast.synthetic import (
-    write_avi,
-)
+from tinymem.data.breakfast.synthetic import write_avi
 from tinymem.data.epic_kitchens.synthetic import SyntheticEpicSpec, ensure_synthetic_epic
 from tinymem.data.frame_sources import VideoFileSource
 from tinymem.data.video import write_video
@@ -183,14 +181,6 @@ def _epic_video(root: Path) -> Path:
     return sorted((root / "EPIC-KITCHENS").glob("*/videos/*.MP4"))[0]
 
 
-def test_epic_missing_video(epic_world: Path, tmp_path: Path) -> None:
-    root = copy(epic_world, tmp_path)
-    video = _epic_video(root)
-    video.unlink()
-    checks = errors(root, "synthetic_epic", "data.source=video")
-    only(checks, "video files present", str(video), "1 of 4 missing")
-
-
 def test_epic_truncated_video(epic_world: Path, tmp_path: Path) -> None:
     root = copy(epic_world, tmp_path)
     truncate(_epic_video(root), 2)
@@ -233,11 +223,19 @@ def _breakfast_video(root: Path) -> Path:
     return sorted((root / "BreakfastII_15fps_qvga_sync").rglob("*.avi"))[0]
 
 
-def test_breakfast_missing_video(breakfast_world: Path, tmp_path: Path) -> None:
-    root = copy(breakfast_world, tmp_path)
-    video = _breakfast_video(root)
+@pytest.mark.parametrize(
+    ("world", "video_of", "data", "detail"),
+    [
+        ("epic_world", _epic_video, ["synthetic_epic", "data.source=video"], "1 of 4 missing"),
+        ("breakfast_world", _breakfast_video, ["synthetic_breakfast"], "1 of "),
+    ],
+    ids=["epic", "breakfast"],
+)
+def test_missing_video(world, video_of, data, detail, request, tmp_path: Path) -> None:
+    root = copy(request.getfixturevalue(world), tmp_path)
+    video = video_of(root)
     video.unlink()
-    only(errors(root, "synthetic_breakfast"), "video files present", str(video), "1 of ")
+    only(errors(root, *data), "video files present", str(video), detail)
 
 
 def test_breakfast_truncated_video(breakfast_world: Path, tmp_path: Path) -> None:
