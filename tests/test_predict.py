@@ -1,4 +1,4 @@
-"""`python -m tinymem.predict`: streaming decode, boxes, outputs, rendering, robustness."""
+"""`python -m tinymem.predict`: boxes, outputs, rendering, robustness, the demo checkpoint."""
 
 from __future__ import annotations
 

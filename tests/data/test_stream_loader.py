@@ -1,4 +1,4 @@
-"""The data engine: workers own rows, resumed epochs, uint8 clips finished on the device."""
+"""The streaming data loader: workers own rows in order, ranks disjoint, resumed epochs."""
 
 from __future__ import annotations
 

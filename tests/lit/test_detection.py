@@ -1,4 +1,4 @@
-"""FIFO caches, strided sampling, the rolling mask, readout, and no leakage across videos."""
+"""The detection LightningModule: no memory leakage across videos, predict_step, box heads."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """wandb (offline): run ids per run directory; what a training run logs, read back from the
-offline run file; parameter and memory-token statistics."""
+offline run file."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The framework-free core: `MemoryStream` (read schedule, rolling mask, provenance, state) and
-`build_tinymem` (the LightningModules' network, old checkpoints), and the README example."""
+"""`MemoryStream`: read schedule, rolling mask, provenance, state, capacity; the README example."""
 
 from __future__ import annotations
 
@@ -12,10 +11,7 @@ import pytest
 import torch
 
 from helpers.common import README
-from helpers.model import detection_module
-from tinymem import DetectionTask, MemoryStream, build_tinymem
-from tinymem.config import compose_config
-from tinymem.lit.streaming import LEGACY_ENCODER_PREFIXES
+from tinymem import MemoryStream
 
 EXAMPLE_MARKER = "<!-- readme-example: python -->"
 SHAPES = {"text": (2, 3), "vision@1": (4, 5)}
@@ -93,53 +89,6 @@ def test_write_names_what_a_memory_type_needs() -> None:
     stream.begin_step(torch.tensor([0]), torch.tensor([True]))
     with pytest.raises(ValueError, match="text memory"):
         stream.write(None, torch.tensor([True]))  # type: ignore[arg-type]
-
-
-def _batch(step: int) -> dict:
-    gen = torch.Generator().manual_seed(step)
-    return {
-        "video": torch.randn(1, 3, 4, 64, 64, generator=gen),
-        "boxes": torch.tensor([[[0.1, 0.2, 0.6, 0.9]]]),
-        "box_mask": torch.ones(1, 1, dtype=torch.bool),
-        "video_id": torch.tensor([4]),
-        "clip_index": torch.tensor([step]),
-        "is_first": torch.tensor([step == 0]),
-        "valid": torch.tensor([True]),
-        "captions": [[f"a person waves {step}"] * 4],
-    }
-
-
-def test_plain_pytorch_streaming_matches_the_lightning_module() -> None:
-    module = detection_module(seed=0).eval()
-    cfg = compose_config("train")
-    torch.manual_seed(0)
-    net = build_tinymem(cfg.model, cfg.memory, DetectionTask(num_classes=3)).eval()
-    own = net.state_dict()
-    assert all(torch.equal(own[k], v) for k, v in module.model.state_dict().items())
-    stream = MemoryStream.for_network(net)
-    module.on_validation_epoch_start()
-    with torch.no_grad():
-        for step in range(3):
-            batch = _batch(step)
-            expected = module.stream_step(batch, "val").logits
-            stream.begin_step(batch["video_id"], batch["is_first"])
-            out = net(batch["video"], batch["boxes"], batch["box_mask"], stream.read())
-            stream.write(
-                out, batch["valid"], captions=batch["captions"], region_mask=batch["box_mask"]
-            )
-            assert torch.equal(out.logits, expected)
-
-
-def test_checkpoints_with_the_encoders_beside_the_network_still_load() -> None:
-    saved = detection_module(seed=1).eval().state_dict()
-    legacy = {}
-    for key, value in saved.items():
-        local = key.removeprefix("model.")
-        legacy[local if local.startswith(LEGACY_ENCODER_PREFIXES) else key] = value
-    assert any(key.startswith("text_encoder.") for key in legacy)  # the old layout
-    module = detection_module(seed=2).eval()
-    module.load_state_dict(legacy, strict=True)
-    assert all(torch.equal(module.state_dict()[k], v) for k, v in saved.items())
 
 
 def _readme_example() -> str:

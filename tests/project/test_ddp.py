@@ -1,4 +1,5 @@
-"""DDP on the CPU (gloo): sharded streams in lock-step, and mAP computed once from all ranks."""
+"""DDP on the CPU (gloo) end to end: sharded streams in lock-step score like one process;
+torchrun ranks generate the world once."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""Resume and faults: SIGTERM mid-epoch then `ckpt_path=last` equals an uninterrupted run (AVA
-through the CLI, EK-100 and Breakfast in process); a non-finite loss stops the run with a clear
-error and leaves the last good checkpoint."""
+"""Resume: SIGTERM or Ctrl-C mid-epoch then `ckpt_path=last` equals an uninterrupted run (AVA
+through the CLI, DDP simulated, EK-100 and Breakfast in process)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The datamodule on the synthetic world: streaming order and bad input through the dataset."""
+"""The AVA datamodule on the synthetic world: streaming order, bad input through the dataset,
+uint8 batches finished after transfer."""
 
 from __future__ import annotations
 
