@@ -1,4 +1,4 @@
-"""Shared fixtures: Hydra config composition and a tiny synthetic world in the AVA layout."""
+"""Shared fixtures: Hydra config composition and tiny synthetic worlds (AVA, Breakfast)."""
 
 from __future__ import annotations
 
@@ -13,21 +13,18 @@ import pytest
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from helpers.ava import write_ava_files
+from helpers.common import LOCK_FILE, TINY_WORLD
+from helpers.data import TINY_BREAKFAST
 from tinymem.config import compose_config
 from tinymem.data.ava.synthetic import SyntheticSpec, ensure_synthetic
+from tinymem.data.breakfast.synthetic import SyntheticBreakfastSpec, ensure_synthetic_breakfast
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-LOCK_FILE = REPO_ROOT / "uv.lock"
 # Packages whose versions decide the README's numbers: the test header shows them.
 HEADLINE_PACKAGES = ("torch", "torchvision", "pytorch-lightning", "hydra-core", "omegaconf")
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
-
-# A world small enough for one-batch runs: 4 train and 2 val videos of 6 keyframes.
-TINY_WORLD = dict(
-    seed=0, num_train_videos=4, num_val_videos=2, episodes_per_video=2, dependent_clips=2
-)
 
 
 def pytest_report_header() -> list[str]:
@@ -47,6 +44,20 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny synthetic world generated once per test session."""
     root = tmp_path_factory.mktemp("world") / "synthetic"
     return ensure_synthetic(root, SyntheticSpec(**TINY_WORLD))
+
+
+@pytest.fixture(scope="module")
+def breakfast_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic Breakfast world, generated once per test module."""
+    return ensure_synthetic_breakfast(
+        tmp_path_factory.mktemp("breakfast") / "world", SyntheticBreakfastSpec(**TINY_BREAKFAST)
+    )
+
+
+@pytest.fixture
+def ava_files(tmp_path: Path) -> Path:
+    """Label map, groundtruth, excluded timestamps and detections in the AVA formats (mAP 0.75)."""
+    return write_ava_files(tmp_path)
 
 
 @pytest.fixture

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from cli_runs import cli_env
+from helpers.cli_runs import run_module
 from hydra_plugins.tinymem_user_conf import USER_CONFIG_DIR
 from tinymem.config import CONFIG_DIR, compose_config
 from tinymem.memory.plan import ConfigError, parse_memory_spec
@@ -147,14 +145,7 @@ def test_user_overlay_experiment_and_local_compose_from_the_working_directory(
 
 def test_user_overlay_experiment_composes_with_the_train_entry_point(tmp_path: Path) -> None:
     _write_overlay(tmp_path)
-    run = subprocess.run(
-        [sys.executable, "-m", "tinymem.train", "experiment=my_run", "--cfg", "job"],
-        cwd=tmp_path,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = run_module(["tinymem.train", "experiment=my_run", "--cfg", "job"], tmp_path, 120)
     assert run.returncode == 0, run.stderr[-2000:]
     cfg = OmegaConf.create(run.stdout)
     assert cfg.seed == 7 and cfg.memory.kind == "none"

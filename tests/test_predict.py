@@ -1,4 +1,4 @@
-"""`python -m tinymem.predict`: streaming decode, boxes, outputs, rendering, robustness."""
+"""`python -m tinymem.predict`: boxes, outputs, rendering, robustness, the demo checkpoint."""
 
 from __future__ import annotations
 
@@ -16,17 +16,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from PIL import Image
 
-from cli_runs import cli_env, log_tail
-from conftest import TINY_WORLD
+from helpers.cli_runs import cli_env, log_tail
+from helpers.common import TINY_WORLD
 from tinymem.config import compose_config
-from tinymem.data.ava.dataset import AvaKeyframeClips, build_transform
-from tinymem.data.ava.formats import (
-    AvaBox,
-    read_detections,
-    read_label_map,
-    read_proposals,
-    write_proposals,
-)
+from tinymem.data.ava.formats import AvaBox, read_detections, read_proposals, write_proposals
 from tinymem.data.ava.synthetic import (
     SyntheticSpec,
     plan_video,
@@ -35,31 +28,26 @@ from tinymem.data.ava.synthetic import (
     video_keyframes,
     video_rng,
 )
-from tinymem.data.frame_sources import VideoFileSource
 from tinymem.data.video import read_frames, write_video
 from tinymem.errors import DataFormatError
 from tinymem.inference import detector as detector_module
 from tinymem.inference import predictor as predictor_module
-from tinymem.inference.detector import COCO_PERSON, PersonBoxes, PersonDetector, build_detector
+from tinymem.inference.detector import COCO_PERSON, build_detector
 from tinymem.inference.predictor import build_batch, predict
-from tinymem.inference.render import (
-    CLASS_PALETTE,
-    MIN_CANVAS_WIDTH,
-    PALETTE,
-    TIMELINE_MARGIN,
-    TIMELINE_SIZE,
-    render_timeline,
-)
-from tinymem.inference.stream import VideoSeconds, VideoTooShortError
-from tinymem.memory.captions import CaptionStore
+from tinymem.inference.render import MIN_CANVAS_WIDTH
+from tinymem.inference.stream import VideoTooShortError
 from tinymem.memory.plan import ConfigError
 from tinymem.pipeline import train
 from tinymem.tools import caption as caption_tool
 
 SPEC = SyntheticSpec(**TINY_WORLD)
+
 FPS = SPEC.fps
+
 VIDEO = "syn_val_000"
+
 HELD_OUT_INDEX = 10_000  # a val-split random stream no generated world uses
+
 PERSON_BIAS = 5.0  # logit added to a random detector's person class
 
 
@@ -117,63 +105,6 @@ def _decoded_frames(path: Path) -> tuple[int, tuple[int, int]]:
     with av.open(str(path)) as container:
         frames = [f for f in container.decode(video=0)]
     return len(frames), (frames[0].width, frames[0].height)
-
-
-# ------------------------------------------------------------------------------------ stream
-
-
-def test_stream_clips_match_the_datamodule_frames_and_transform(tiny_world: Path) -> None:
-    """Each second's clip decodes the datamodule's frames, and the batch equals its eval item."""
-    path = tiny_world / "videos" / f"{VIDEO}.mp4"
-    seconds = list(VideoSeconds(path, num_frames=4, sample_rate=2))
-    assert [c.second for c in seconds] == list(range(SPEC.num_frames // FPS))
-    annotations = tiny_world / "annotations"
-    proposals, _ = read_proposals(annotations / "val_proposals.csv")
-    proposals = {k: v for k, v in proposals.items() if k[0] == VIDEO}
-    class_ids = sorted(read_label_map(annotations / "action_list.pbtxt"))
-    dataset = AvaKeyframeClips(
-        proposals,
-        {VIDEO: VideoFileSource(path)},
-        CaptionStore(tiny_world / "captions"),
-        class_ids,
-        num_frames=4,
-        sample_rate=2,
-        crop_size=64,
-        video_start_sec=SPEC.video_start_sec,
-        train=False,
-        boxes=proposals,
-    )
-    transform = build_transform(train=False, crop_size=64)
-    for index, (_, timestamp) in enumerate(dataset.items):
-        clip = seconds[timestamp - SPEC.video_start_sec]
-        assert torch.equal(clip.frames, read_frames(path, clip.frame_ids))
-        item = dataset[index]
-        entries = sorted(proposals[(VIDEO, timestamp)], key=lambda e: -e.score)
-        persons = PersonBoxes(
-            torch.tensor([e.box for e in entries]), torch.tensor([e.score for e in entries])
-        )
-        captions = dataset.captions.captions(VIDEO, clip.frame_ids)
-        batch = build_batch(transform, clip, persons, captions, 5, 0, VIDEO, timestamp, False)
-        assert torch.equal(batch["video"][0], item["video"])
-        torch.testing.assert_close(batch["boxes"][0], item["boxes"])
-        assert batch["captions"][0] == item["captions"]
-
-
-def test_stream_resamples_to_the_training_frame_rate(tmp_path: Path) -> None:
-    """A 16 fps video read at fps=8 samples every other frame, as an 8 fps video would be."""
-    frames = np.zeros((48, 32, 32, 3), dtype=np.uint8)
-    frames += (np.arange(48, dtype=np.uint8) * 5)[:, None, None, None]  # grey level = 5 x frame
-    path = tmp_path / "fast.mp4"
-    write_video(path, frames, fps=16)
-    clips = list(VideoSeconds(path, num_frames=4, sample_rate=2, fps=8))
-    assert [c.second for c in clips] == [0, 1, 2]
-    # second 1: 8 fps frames 4, 6, 8, 10 -> 16 fps frames 8, 12, 16, 20
-    assert clips[1].frame_ids == [8, 12, 16, 20]
-    grey = clips[1].frames.float().mean(dim=(1, 2, 3))
-    torch.testing.assert_close(grey, torch.tensor([40.0, 60.0, 80.0, 100.0]), atol=2, rtol=0)
-
-
-# ------------------------------------------------------------------------------------ outputs
 
 
 def test_predict_with_proposals_writes_csv_jsonl_and_render(
@@ -275,17 +206,6 @@ def test_predict_folder_with_random_person_detector(
     assert persons
     assert all(len(r["persons"]) == 3 for r in records)  # detector.max_persons
     assert all(_valid_box(p["box"]) for p in persons)
-
-
-def test_detector_weights_never_download(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    with pytest.raises(ConfigError, match="not in the torch hub cache"):
-        PersonDetector("fasterrcnn_mobilenet_v3_large_320_fpn", "DEFAULT", 0.5, 4)
-    with pytest.raises(ConfigError, match="detector.arch"):
-        PersonDetector("yolo", None, 0.5, 4)
-
-
-# ------------------------------------------------------------------------------------ robustness
 
 
 def test_damaged_video_keeps_outputs_and_reports_where_it_stopped(
@@ -395,25 +315,6 @@ def test_predict_writes_only_into_out_dir(tiny_world: Path, tiny_ckpt: Path, tmp
     assert (out / "predictions.csv").is_file() and (out / "predictions.jsonl").is_file()
 
 
-def test_timeline_leaves_gaps_without_boxes_and_avoids_box_colours(tmp_path: Path) -> None:
-    assert not set(CLASS_PALETTE) & set(PALETTE)
-    scores = np.array([[0.5], [np.nan], [np.nan], [0.5], [0.5]])  # seconds 1, 2: no boxes
-    path = tmp_path / "timeline.png"
-    render_timeline(path, [0, 1, 2, 3, 4], scores, [7], {7: "walk"}, title="t")
-    image = np.asarray(Image.open(path).convert("RGB"))
-    left, top, right, bottom = TIMELINE_MARGIN
-    plot_w = TIMELINE_SIZE[0] - left - right
-    y = round(top + (TIMELINE_SIZE[1] - top - bottom) * 0.5)
-    row = image[y - 2 : y + 3]  # the 0.5 line, +-2 px
-
-    def drawn(second: float) -> bool:
-        x = round(left + plot_w * second / 4)
-        return bool((row[:, x] == CLASS_PALETTE[0]).all(axis=-1).any())
-
-    assert drawn(3.5)  # between two scored seconds
-    assert not drawn(1.5) and not drawn(2.0)  # no boxes: a gap, not a line at 0 or across
-
-
 def test_checkpoint_mismatches_name_both_sides(
     tiny_world: Path, tiny_ckpt: Path, tmp_path: Path
 ) -> None:
@@ -493,9 +394,6 @@ def test_captioner_text_memory_feeds_on_the_fly_captions(
     cfg = _predict_cfg(tiny_ckpt, tiny_world / "videos", out, ["text_memory=captioner"])
     with pytest.raises(ConfigError, match="captioner: expected the options.*model="):
         predict(cfg)
-
-
-# ------------------------------------------------------------------------------------ the demo
 
 
 def _held_out_video(out: Path, spec: SyntheticSpec) -> tuple[Path, dict[int, int]]:

@@ -2,7 +2,7 @@
 
 The official script (``get_ava_performance.py``: a PASCAL VOC evaluator from the TensorFlow
 object-detection code) is reproduced rule by rule and vectorised with numpy. Each rule has a
-hand-made test with a known answer in ``tests/test_ava_map.py``, and a randomised test compares
+hand-made test with a known answer in ``tests/metrics/test_ava.py``, and a randomised test compares
 everything with a row-by-row reference on inputs full of ties.
 
 1. Classes: only the label map's ids are evaluated; groundtruth and detection rows of other ids
