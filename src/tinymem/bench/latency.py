@@ -321,17 +321,13 @@ def latency_report(cfg: Mapping[str, Any], device: str, seed: int) -> Report:
                 f"{setting.name}: the frozen text tower takes {tower_ms:.1f} ms per new caption "
                 "(not in the per-clip times: embeddings are cached per caption)."
             )
-    keys = ["setting", "mode", "memory", "l"]  # shown as they are, under their own name
-    grid = Grid(
+    grid = Grid.of_rows(
         "Streaming time per clip with memory full (ratio to no memory: median of per-round ratios)",
-        [*keys, "ms / clip", "clips / s", "ratio to none"],
-    )
-    grid.add_rows(
         rows,
-        *keys,
-        shown("ms_per_clip", ".1f"),
-        shown("clips_per_s", ".2f"),
-        shown("ratio_to_none", ".3f"),
+        *("setting", "mode", "memory", "l"),
+        ("ms / clip", shown("ms_per_clip", ".1f")),
+        ("clips / s", shown("clips_per_s", ".2f")),
+        ("ratio to none", shown("ratio_to_none", ".3f")),
     )
     notes.insert(
         0,

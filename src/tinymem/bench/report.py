@@ -18,6 +18,7 @@ from rich.text import Text
 
 Row = dict[str, Any]  # one CSV row: column -> str | int | float | bool
 Cell = str | Callable[[Row], Any]  # what a grid shows of a row: the value at a key, or computed
+Column = str | tuple[str, Cell]  # a key shown under its own name, or (header, cell)
 PNG_DPI = 120
 
 
@@ -39,6 +40,14 @@ class Grid:
         """Append a line per row of `rows`: each cell the row's value at a key, or `cell(row)`."""
         for row in rows:
             self.add(*(cell(row) if callable(cell) else row[cell] for cell in cells))
+
+    @classmethod
+    def of_rows(cls, title: str, rows: Iterable[Row], *columns: Column) -> Grid:
+        """A grid of a line per row: a key shown under its own name, or a (header, cell) pair."""
+        pairs = [(c, c) if isinstance(c, str) else c for c in columns]
+        grid = cls(title, [header for header, _ in pairs])
+        grid.add_rows(rows, *(cell for _, cell in pairs))
+        return grid
 
     def rich(self) -> Table:
         """The table for the terminal."""

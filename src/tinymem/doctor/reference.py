@@ -1,9 +1,10 @@
 """Counts of the official releases, compared with a user's copy by the dataset doctor.
 
-Sources: the real files in ``../shared/real_data`` (tested in ``tests/project/test_real_data.py``) and
-the datasets' documentation (AVA v2.2 download page: 235 train and 64 val videos;
-EPIC-KITCHENS-100 paper and annotation repository: 67,217 train and 9,668 validation segments;
-Breakfast: 1,712 videos, 48 sub-action classes, four subject splits).
+Sources: the real files in ``../shared/real_data`` (tested in
+``tests/project/test_real_data.py``) and the datasets' documentation (AVA v2.2 download
+page: 235 train and 64 val videos; EPIC-KITCHENS-100 paper and annotation repository: 67,217
+train and 9,668 validation segments; Breakfast: 1,712 videos, 48 sub-action classes, four
+subject splits).
 """
 
 from __future__ import annotations

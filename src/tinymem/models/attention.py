@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -217,38 +218,22 @@ class MemoryBlock(MultiscaleBlock):
         self,
         input_size: Sequence[int],
         cnf: MSBlockConfig,
-        residual_pool: bool,
-        residual_with_cls_embed: bool,
-        rel_pos_embed: bool,
-        proj_after_attn: bool,
-        dropout: float = 0.0,
-        stochastic_depth_prob: float = 0.0,
-        norm_layer: Callable[..., nn.Module] = nn.LayerNorm,
         pool_first: bool = False,
         attention: str = "sdpa",
+        **block_options: Any,  # torchvision's MultiscaleBlock keywords, as its MViT passes them
     ) -> None:
-        super().__init__(
-            list(input_size),
-            cnf,
-            residual_pool=residual_pool,
-            residual_with_cls_embed=residual_with_cls_embed,
-            rel_pos_embed=rel_pos_embed,
-            proj_after_attn=proj_after_attn,
-            dropout=dropout,
-            stochastic_depth_prob=stochastic_depth_prob,
-            norm_layer=norm_layer,
-        )
+        super().__init__(list(input_size), cnf, **block_options)
         if self.pool_skip is not None:
             self.pool_skip = TokenPool(self.pool_skip.pool, None)
         self.attn = MemoryAttention(
             input_size,
             cnf,
-            cnf.output_channels if proj_after_attn else cnf.input_channels,
-            residual_pool,
-            residual_with_cls_embed,
-            rel_pos_embed,
-            dropout,
-            norm_layer,
+            cnf.output_channels if self.proj_after_attn else cnf.input_channels,
+            block_options["residual_pool"],
+            block_options["residual_with_cls_embed"],
+            block_options["rel_pos_embed"],
+            block_options.get("dropout", 0.0),
+            block_options.get("norm_layer", nn.LayerNorm),
             pool_first=pool_first,
             attention=attention,
         )

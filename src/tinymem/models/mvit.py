@@ -37,6 +37,14 @@ SPATIAL_POOL_STRIDE = (1, 2, 2)  # q stride at a stage start: halve H and W
 POOL_KERNEL = (3, 3, 3)
 GLOBAL_TOKEN_INIT_STD = 0.02
 KINETICS400 = "kinetics400"  # backbone.pretrained value for torchvision's published weights
+# MViTv2's block options as torchvision's mvit_v2_s sets them: pooled residual, decomposed
+# relative positions, channel projection after attention, class token kept out of the residual.
+MVIT_V2_BLOCK_OPTIONS = {
+    "residual_pool": True,
+    "residual_with_cls_embed": False,
+    "rel_pos_embed": True,
+    "proj_after_attn": True,
+}
 TORCHVISION_NUM_CLASSES = 400  # torchvision's default head, built (then dropped) when headless
 
 
@@ -158,10 +166,7 @@ class MViTBackbone(Backbone, MViT):
             spatial_size=(crop_size, crop_size),
             temporal_size=num_frames,
             block_setting=setting,
-            residual_pool=True,
-            residual_with_cls_embed=False,
-            rel_pos_embed=True,
-            proj_after_attn=True,
+            **MVIT_V2_BLOCK_OPTIONS,
             dropout=head_dropout,
             stochastic_depth_prob=drop_path,
             num_classes=TORCHVISION_NUM_CLASSES if num_classes is None else num_classes,
@@ -302,10 +307,7 @@ def torchvision_twin(net: MViTBackbone, drop_path: float = 0.0) -> MViT:
         spatial_size=(size, size),
         temporal_size=frames,
         block_setting=net.block_setting,
-        residual_pool=True,
-        residual_with_cls_embed=False,
-        rel_pos_embed=True,
-        proj_after_attn=True,
+        **MVIT_V2_BLOCK_OPTIONS,
         stochastic_depth_prob=drop_path,
         num_classes=net.num_classes or TORCHVISION_NUM_CLASSES,
         norm_layer=partial(nn.LayerNorm, eps=LAYER_NORM_EPS),

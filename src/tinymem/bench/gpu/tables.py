@@ -16,8 +16,7 @@ from tinymem.bench.report import Grid, Report, Row, flag, fmt, shown
 OURS, DENSE = "text+region", "vision"
 GIB = 1024.0
 # The columns naming a measured setting, first in the throughput and the ratios tables.
-SETTING_COLUMNS = ["mode", "batch", "attention", "compiled"]
-SETTING_CELLS = ("mode", "batch", "attention", flag("compiled"))
+SETTING_COLUMNS = ("mode", "batch", "attention", ("compiled", flag("compiled")))
 
 
 def _gib(mib: object) -> str:
@@ -30,21 +29,16 @@ def _find(rows: Sequence[Row], **match: object) -> Row | None:
 
 def throughput_report(name: str, rows: Sequence[Row], title: str, notes: list[str]) -> Report:
     """Clips/s, time per step, peak memory (and compile time) of every measured configuration."""
-    grid = Grid(
+    grid = Grid.of_rows(
         title,
-        [*SETTING_COLUMNS, "memory", "l", "clips / s", "ms / step"]
-        + ["peak GiB", "first step s", "compile s"],
-    )
-    grid.add_rows(
         rows,
-        *SETTING_CELLS,
-        "memory",
-        "l",
-        shown("clips_per_s", ".2f"),
-        shown("ms_per_step", ".1f"),
-        lambda r: _gib(r["peak_mib"]),
-        shown("first_step_s", ".2f"),
-        shown("compile_s", ".1f"),
+        *SETTING_COLUMNS,
+        *("memory", "l"),
+        ("clips / s", shown("clips_per_s", ".2f")),
+        ("ms / step", shown("ms_per_step", ".1f")),
+        ("peak GiB", lambda r: _gib(r["peak_mib"])),
+        ("first step s", shown("first_step_s", ".2f")),
+        ("compile s", shown("compile_s", ".1f")),
     )
     return Report(name, list(rows), [grid], notes)
 
@@ -106,21 +100,17 @@ def _ratio(value: object, base: object) -> object:
 def ratios_report(rows: Sequence[Row]) -> Report:
     """The paper's efficiency claim on the device: text+region against vision at each l."""
     derived = ratio_rows(rows)
-    grid = Grid(
+    grid = Grid.of_rows(
         "text+region / vision (TinyMem / MeMViT dense memory) at each l; cost over no memory",
-        [*SETTING_COLUMNS, "l", "clips/s ratio", "peak memory ratio"]
-        + ["time over none: text+region", "vision", "memory over none MiB: text+region", "vision"],
-    )
-    grid.add_rows(
         derived,
-        *SETTING_CELLS,
+        *SETTING_COLUMNS,
         "l",
-        shown("clips_per_s_ratio", ".3f"),
-        shown("peak_memory_ratio", ".3f"),
-        shown(f"{OURS}_time_over_none_pct", "+.1f", "%"),
-        shown(f"{DENSE}_time_over_none_pct", "+.1f", "%"),
-        shown(f"{OURS}_memory_over_none_mib", "+.0f"),
-        shown(f"{DENSE}_memory_over_none_mib", "+.0f"),
+        ("clips/s ratio", shown("clips_per_s_ratio", ".3f")),
+        ("peak memory ratio", shown("peak_memory_ratio", ".3f")),
+        ("time over none: text+region", shown(f"{OURS}_time_over_none_pct", "+.1f", "%")),
+        ("vision", shown(f"{DENSE}_time_over_none_pct", "+.1f", "%")),
+        ("memory over none MiB: text+region", shown(f"{OURS}_memory_over_none_mib", "+.0f")),
+        ("vision", shown(f"{DENSE}_memory_over_none_mib", "+.0f")),
     )
     notes = [
         "clips/s ratio above 1: text+region trains (or streams) faster than vision at that l; "
@@ -134,43 +124,27 @@ def ratios_report(rows: Sequence[Row]) -> Report:
 
 def numerics_report(rows: Sequence[Row]) -> Report:
     """Each comparison's relative logit difference and whether it is within tolerance."""
-    keys = ["memory", "l", "batch", "comparison"]  # shown as they are, under their own name
-    grid = Grid(
+    grid = Grid.of_rows(
         "Logit differences on a fixed input, memory full: max |a - b| / max |b|",
-        [*keys, "difference", "tolerance", "within"],
-    )
-    grid.add_rows(
         rows,
-        *keys,
-        shown("relative_difference", ".2e"),
-        shown("tolerance", ".0e"),
-        flag("within", no="NO"),
+        *("memory", "l", "batch", "comparison"),
+        ("difference", shown("relative_difference", ".2e")),
+        ("tolerance", shown("tolerance", ".0e")),
+        ("within", flag("within", no="NO")),
     )
     return Report("numerics", list(rows), [grid])
 
 
 def data_report(rows: Sequence[Row], conclusion: str, notes: list[str]) -> Report:
     """Clips/s and device busy fraction of training on the DataModule, per worker count."""
-    grid = Grid(
+    grid = Grid.of_rows(
         "Training on the DataModule's batches: clips / s and device busy fraction by workers",
-        [
-            "workers",
-            "clip C x T x H x W",
-            "batch",
-            "batches",
-            "clips / s",
-            "busy",
-            "device clips/s",
-        ],
-    )
-    grid.add_rows(
         rows,
         "workers",
-        "clip",
-        "batch",
-        "batches",
-        shown("clips_per_s", ".2f"),
-        shown("busy_fraction", ".0%"),
-        shown("device_clips_per_s", ".2f"),
+        ("clip C x T x H x W", "clip"),
+        *("batch", "batches"),
+        ("clips / s", shown("clips_per_s", ".2f")),
+        ("busy", shown("busy_fraction", ".0%")),
+        ("device clips/s", shown("device_clips_per_s", ".2f")),
     )
     return Report("data", list(rows), [grid], [conclusion, *notes])
