@@ -31,6 +31,10 @@ def tiny_overrides(world: Path) -> list[str]:
 def cli_env() -> dict[str, str]:
     """The environment of a CLI run: this checkout's sources, wandb offline and quiet."""
     env = dict(os.environ)
+    # A wandb run made in this test process (an in-process logger test) leaves its service's
+    # address here; a CLI run must start its own service, as a real job does, or a killed run's
+    # id stays "in use" in the shared service when the job resumes.
+    env.pop("WANDB_SERVICE", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [SRC_DIR, env.get("PYTHONPATH")]))
     env.update(WANDB_MODE="offline", WANDB_SILENT="true", HYDRA_FULL_ERROR="1")
     return env
