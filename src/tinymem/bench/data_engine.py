@@ -18,13 +18,16 @@ flip, colour jitter, float, normalise, NCHW copy) and of the engine (resize, cro
 uint8 channels-last, jitter draws), the IPC of one clip between processes (shared-memory
 pickling, float32 NCHW against uint8 NHWC), and the device transform (jitter, float,
 normalise of a batch, on CUDA when there is one). Then the training DataLoader end to end on an
-AVA-layout world (see :mod:`tinymem.bench.data_pipeline`).
+AVA-layout world (see :mod:`tinymem.bench.data_pipeline`), and the machine's own scaling on the
+same work as the loader's worker-count reference: ``n`` independent processes, each decoding its
+share of the loader's videos with the engine (no loader, no IPC), against one process.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
@@ -226,6 +229,51 @@ def decode_rows(
                     }
                 )
     return rows
+
+
+def _decode_share(paths: Sequence[Path], clips: Sequence[Sequence[int]], barrier: Any,
+                  spans: Any) -> None:  # fmt: skip
+    """One process of the scaling control: after the barrier, the engine over ``paths``."""
+    torch.set_num_threads(1)
+    barrier.wait()
+    start = time.perf_counter()
+    for path in paths:
+        engine(path, clips)
+    spans.put((start, time.perf_counter()))
+
+
+def parallel_decode(paths: Sequence[Path], clips: Sequence[Sequence[int]], processes: int) -> float:
+    """Clips / s of ``processes`` forked processes decoding ``paths`` between them at once.
+
+    Process ``j`` reads ``paths[j::processes]`` with the engine; the time runs from the first
+    process's start to the last one's end (all start together, past a barrier).
+    """
+    context = multiprocessing.get_context("fork")  # what DataLoader workers use on Linux
+    barrier, spans = context.Barrier(processes), context.Queue()
+    workers = [
+        context.Process(target=_decode_share, args=(paths[j::processes], clips, barrier, spans))
+        for j in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    times = [spans.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    return len(paths) * len(clips) / (max(end for _, end in times) - min(s for s, _ in times))
+
+
+def scaling_rows(
+    paths: Sequence[Path], clips: Sequence[Sequence[int]], counts: Sequence[int], rounds: int
+) -> list[Row]:
+    """The machine's scaling control: clips / s of 1, 2, ... decoding processes (best round)."""
+    best: dict[int, float] = {}
+    for _ in range(rounds):
+        for count in counts:
+            best[count] = max(best.get(count, 0.0), parallel_decode(paths, clips, count))
+    return [
+        {"study": "scaling", "processes": count, "clips_per_s": rate}
+        for count, rate in best.items()
+    ]
 
 
 def _ipc(clip: torch.Tensor) -> None:

@@ -34,7 +34,9 @@ from tinymem.bench.data_engine import (
     FIRST_KEYFRAME_SEC,
     LAST_KEYFRAME_MARGIN,
     decode_rows,
+    keyframe_clips,
     ratio,
+    scaling_rows,
     short_side_of,
     stage_rows,
     video_path,
@@ -240,7 +242,7 @@ def data_report(
     ]
     study: list[Row] = []
     if engine:
-        study = _engine_study(root, engine)
+        study = _engine_study(root, engine, workers)
         grids += _engine_grids(study, loaders, engine)
         notes += _engine_notes(engine)
     return Report("data", [*loaders, *study], grids, notes, plot_data(loaders))
@@ -270,8 +272,9 @@ def _device_grid(loaders: list[Row]) -> Grid:
     return grid
 
 
-def _engine_study(root: Path, engine: Mapping[str, Any]) -> list[Row]:
-    """Decoder and stage rows of the engine study."""
+def _engine_study(root: Path, engine: Mapping[str, Any], workers: Sequence[int]) -> list[Row]:
+    """Decoder, stage and scaling-control rows of the engine study (the control runs as many
+    processes as the loader study's non-zero worker counts)."""
     short_side = short_side_of(engine["crop_size"])
     clip = (engine["num_frames"], engine["sample_rate"])
     rows = decode_rows(
@@ -283,6 +286,13 @@ def _engine_study(root: Path, engine: Mapping[str, Any]) -> list[Row]:
             root, height, engine["gops"][-1], engine["seconds"], *clip, engine["crop_size"],
             engine["rounds"],
         )  # fmt: skip
+    loader_videos = [
+        video_path(root, engine["loader_height"], engine["loader_gop"], index)
+        for index in range(engine["loader_videos"])
+    ]  # written by the loader study
+    counts = [count for count in workers if count > 0]
+    rows += scaling_rows(loader_videos, keyframe_clips(*clip, engine["seconds"]), counts,
+                         engine["rounds"])  # fmt: skip
     return rows
 
 
@@ -323,10 +333,13 @@ def _engine_grids(study: list[Row], loaders: list[Row], engine: Mapping[str, Any
     for name in stage_names:
         values = {r["video"]: r["ms"] for r in stages if r["contender"] == name}
         stage_grid.add(name, *(fmt(values.get(v, float("nan"))) for v in videos))
-    return [grid, stage_grid, _targets(decode, loaders, engine)]
+    scaling = [r for r in study if r["study"] == "scaling"]
+    return [grid, stage_grid, _targets(decode, loaders, scaling, engine)]
 
 
-def _targets(decode: list[Row], loaders: list[Row], engine: Mapping[str, Any]) -> Grid:
+def _targets(
+    decode: list[Row], loaders: list[Row], scaling: list[Row], engine: Mapping[str, Any]
+) -> Grid:
     """The issue's acceptance targets against this run's ratios."""
     video = f"{engine['loader_height']}p GOP {engine['loader_gop']}"
     cell = {(r["video"], r["contender"]): r for r in decode}
@@ -365,8 +378,15 @@ def _targets(decode: list[Row], loaders: list[Row], engine: Mapping[str, Any]) -
             )
     if (eng, 1) in loader and (eng, 2) in loader:
         scale = ratio(loader[(eng, 2)]["clips_per_s"], loader[(eng, 1)]["clips_per_s"])
+        machine = {r["processes"]: r["clips_per_s"] for r in scaling}
+        control = (
+            f" (machine {fmt(ratio(machine[2], machine[1]))})" if {1, 2} <= machine.keys() else ""
+        )
         grid.add(
-            "loader: engine 1 -> 2 workers >= 1.6x clips / s (host side)", fmt(scale), scale >= 1.6
+            "loader: engine 1 -> 2 workers >= 1.6x clips / s (host side); in brackets the "
+            "machine's own 1 -> 2 processes decoding the same videos",
+            fmt(scale) + control,
+            scale >= 1.6,
         )
     return grid
 
@@ -380,5 +400,8 @@ def _engine_notes(engine: Mapping[str, Any]) -> list[str]:
         f"batch {engine['batch_size']}, {engine['loader_videos']} videos "
         f"{engine['loader_height']}p GOP {engine['loader_gop']}, {engine['loader_batches']} "
         "timed batches; per-clip = stream_decode=false device_transform=false (as shipped, "
-        "less its full-frame NCHW copy); CPU seconds include the worker processes.",
+        "less its full-frame NCHW copy); CPU seconds include the worker processes. "
+        "Machine control: 1 and 2 forked processes each decoding its share of the loader "
+        "study's videos with the engine (no loader, no IPC): the most more workers can give "
+        "on this machine.",
     ]
