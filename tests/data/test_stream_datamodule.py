@@ -98,6 +98,9 @@ def test_report_counts_skips_and_videos_without_captions(tmp_path: Path) -> None
     CaptionStore(tmp_path / "captions").path("b").write_text("")
     dm = _datamodule(tmp_path)
     assert dm.skipped == {"nothing (skipped)": 3, NO_CAPTIONS: 3}
+    # counted once here, so the datasets' store (one per data worker) does not warn per video
+    store = dm.caption_store()
+    assert store.caption_dir == tmp_path / "captions" and not store.warn_missing
 
 
 def test_prepare_data_writes_the_synthetic_world_only_when_set(tmp_path: Path) -> None:

@@ -31,6 +31,14 @@ def test_missing_file_warns_once_and_falls_back_to_empty(tmp_path, caplog):
     assert store.missing_videos == {"nope"}
 
 
+def test_missing_file_is_only_a_debug_line_when_the_caller_counts_it(tmp_path, caplog):
+    store = CaptionStore(tmp_path, warn_missing=False)
+    with caplog.at_level(logging.DEBUG, logger="tinymem.memory.captions"):
+        assert store.captions("nope", [0]) == [""]
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG]
+    assert store.missing_videos == {"nope"}  # still counted
+
+
 def test_files_are_read_lazily_once(tmp_path):
     store = CaptionStore(tmp_path)
     write_captions(tmp_path, "v1", [(0, "first")])

@@ -6,9 +6,10 @@ The DataModule is built exactly as training builds it (`instantiate(cfg.data)` f
 config with the given overrides, `prepare_data`, `setup`, `train_dataloader`), so the numbers
 include reading the annotation files' clips from disk, PyAV decoding, the box-aware
 torchvision v2 transforms and collation. The first batch (worker start-up, first decode) is not
-timed, nor are the batches the workers prefetch meanwhile (`workers * prefetch_factor`), so the
-timed batches are produced while the loader is being read; padded rows of the streaming sampler
-are not counted as clips. CPU seconds are the main process's plus its worker processes'.
+timed, nor are the next `UNTIMED_STEPS` (what the workers have ready by then), so the timed
+batches are produced while the loader is being read, and every worker count times the same
+steps; padded rows of the streaming sampler are not counted as clips. CPU seconds are the main
+process's plus its worker processes'.
 
 The timed loop is the host side, what a trainer's CPUs pay per clip: the batches as the loader
 hands them to the device. The datamodule's ``on_after_batch_transfer`` (the engine's device
@@ -50,6 +51,12 @@ from tinymem.data.ava.datamodule import AvaDataModule
 from tinymem.data.ava.formats import AvaBox, write_annotations, write_label_map
 from tinymem.data.ava.frames import write_frame_list
 from tinymem.targets import instantiate
+
+# Steps read untimed after the first: the most the workers of a StreamingDataLoader have ready
+# (DataLoader's default prefetch_factor of 2 sub-batches per worker, one sub-batch of each worker
+# per step). The same for every worker count, so all time the same steps: the same video starts
+# and epoch ends (a short bench epoch has several).
+UNTIMED_STEPS = 2
 
 
 def _endless(loader: DataLoader) -> Iterator[dict]:
@@ -99,7 +106,7 @@ def time_loader(datamodule: Any, workers: int, batches: int) -> Row:
     loader = datamodule.train_dataloader()
     stream = _endless(loader)
     first = _finished(datamodule, next(stream))  # untimed: worker start-up, first decode ...
-    for _ in range(workers * (loader.prefetch_factor or 0)):  # ... and what was prefetched
+    for _ in range(UNTIMED_STEPS):  # ... and what the workers had ready
         next(stream)
     start, cpu = time.perf_counter(), _cpu_seconds()
     timed = [next(stream) for _ in range(batches)]
@@ -233,7 +240,7 @@ def data_report(
     if engine:
         grids.append(_device_grid([r for r in loaders if r["data"] in LOADER_PATHS]))
     notes = [
-        f"Timed: {batches} batches after the first and the prefetched ones. Sets: "
+        f"Timed: {batches} batches after the first {1 + UNTIMED_STEPS}. Sets: "
         + "; ".join(
             f"{name}: {' '.join(o) or 'the demo data (data=synthetic)'}" for name, o in sets.items()
         ),

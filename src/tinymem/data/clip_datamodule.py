@@ -21,7 +21,6 @@ from tinymem.data.clip_transforms import ClipAugment, build_clip_transform
 from tinymem.data.frame_sources import FrameSource
 from tinymem.data.stream_datamodule import StreamingDataModule, StreamOptions
 from tinymem.errors import data_error
-from tinymem.memory.captions import CaptionStore
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +79,7 @@ class ClipDataModule(StreamingDataModule):
     def dataset_options(self, train: bool) -> dict[str, Any]:
         """Keyword arguments every clip dataset takes."""
         return dict(
-            captions=CaptionStore(self.path("caption_dir")),
+            captions=self.caption_store(),
             num_frames=self.options.num_frames,
             crop_size=self.options.crop_size,
             transform=self.transform(train),

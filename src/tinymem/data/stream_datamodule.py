@@ -145,6 +145,11 @@ class StreamingDataModule(pl.LightningDataModule):
         """Add ``number`` to the skip count of ``reason``."""
         self.skipped[reason] = self.skipped.get(reason, 0) + number
 
+    def caption_store(self) -> CaptionStore:
+        """The datasets' captions; a missing file is counted once by `report`, not warned about
+        by every data worker for every video."""
+        return CaptionStore(self.path("caption_dir"), warn_missing=False)
+
     def report(self) -> None:
         """Count videos without a caption file, then log every skip count (end of ``setup``)."""
         caption_dir = self.path("caption_dir")

@@ -30,12 +30,14 @@ class CaptionStore:
     A frame without a line takes the caption of the nearest captioned frame (the earlier one on
     a tie), so captions extracted every k-th frame serve every frame; such lookups are counted in
     ``nearest_frames`` (exact ones in ``exact_frames``). A video without a file gets ``""`` for
-    every frame, with one warning (``missing_videos``). Counters are per process (each data
-    worker has its own store).
+    every frame, with one warning (``missing_videos``), or none with ``warn_missing=False``
+    (the datamodules count the videos without a file once, at setup, instead of each data
+    worker warning about each). Counters are per process (each data worker has its own store).
     """
 
-    def __init__(self, caption_dir: str | PathLike[str]) -> None:
+    def __init__(self, caption_dir: str | PathLike[str], warn_missing: bool = True) -> None:
         self.caption_dir = Path(caption_dir)
+        self.warn_missing = warn_missing
         # video_id -> (sorted captioned frames, their captions), or None when the file is missing
         self._cache: dict[str, tuple[list[int], list[str]] | None] = {}
         self.exact_frames = 0  # lookups answered by the frame's own line
@@ -73,7 +75,12 @@ class CaptionStore:
             return self._cache[video_id]
         path = self.path(video_id)
         if not path.is_file():
-            logger.warning("no caption file %s: using empty captions for video %s", path, video_id)
+            logger.log(
+                logging.WARNING if self.warn_missing else logging.DEBUG,
+                "no caption file %s: using empty captions for video %s",
+                path,
+                video_id,
+            )
             self._cache[video_id] = None
             return None
         by_frame = read_caption_file(path, video_id)

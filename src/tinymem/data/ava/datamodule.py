@@ -23,7 +23,6 @@ from tinymem.data.device_transform import finish_clips
 from tinymem.data.frame_sources import FrameSource, VideoFileSource
 from tinymem.data.stream_datamodule import StreamingDataModule, StreamOptions
 from tinymem.errors import DataFormatError, data_error
-from tinymem.memory.captions import CaptionStore
 from tinymem.normalize import VIDEO_MEAN, VIDEO_STD
 
 log = logging.getLogger(__name__)
@@ -195,7 +194,7 @@ class AvaDataModule(StreamingDataModule):
         else:
             val_gt = self._with_frames("val", val_gt, val_sources)
         common = dict(
-            captions=CaptionStore(self.path("caption_dir")),
+            captions=self.caption_store(),
             class_ids=class_ids,
             augment=options.augment,
             fps=options.frame_fps if options.frame_layout == "jpeg" else None,
