@@ -52,12 +52,6 @@ from tinymem.data.ava.formats import AvaBox, write_annotations, write_label_map
 from tinymem.data.ava.frames import write_frame_list
 from tinymem.targets import instantiate
 
-# Steps read untimed after the first: the most the workers of a StreamingDataLoader have ready
-# (DataLoader's default prefetch_factor of 2 sub-batches per worker, one sub-batch of each worker
-# per step). The same for every worker count, so all time the same steps: the same video starts
-# and epoch ends (a short bench epoch has several).
-UNTIMED_STEPS = 2
-
 
 def _endless(loader: DataLoader) -> Iterator[dict]:
     """The loader's batches, epoch after epoch (persistent workers stay up between epochs)."""
@@ -91,6 +85,13 @@ def _finished(datamodule: Any, batch: dict) -> dict:
     if device.type == "cuda":
         torch.cuda.synchronize()
     return batch
+
+
+# Steps read untimed after the first: the most the workers of a StreamingDataLoader have ready
+# (DataLoader's default prefetch_factor of 2 sub-batches per worker, one sub-batch of each worker
+# per step). The same for every worker count, so all time the same steps: the same video starts
+# and epoch ends (a short bench epoch has several).
+UNTIMED_STEPS = 2
 
 
 def time_loader(datamodule: Any, workers: int, batches: int) -> Row:
