@@ -28,6 +28,7 @@ from __future__ import annotations
 import io
 import math
 import multiprocessing
+import queue
 import time
 from collections.abc import Callable, Sequence
 from fractions import Fraction
@@ -58,6 +59,7 @@ CRF = "23"  # x264's default quality: lossy, like real data sets
 FIRST_KEYFRAME_SEC = 2  # keyframe seconds start here (AVA: 902 of a cut starting at 900) ...
 LAST_KEYFRAME_MARGIN = 3  # ... and end this many seconds before the video does
 JPEG_QUALITY = 90
+SPAN_POLL_S = 1.0  # how often the scaling control checks its processes are alive
 
 
 def video_path(root: Path, height: int, gop: int, index: int) -> Path:
@@ -231,8 +233,9 @@ def decode_rows(
     return rows
 
 
-def _decode_share(paths: Sequence[Path], clips: Sequence[Sequence[int]], barrier: Any,
-                  spans: Any) -> None:  # fmt: skip
+def _decode_share(
+    paths: Sequence[Path], clips: Sequence[Sequence[int]], barrier: Any, spans: Any
+) -> None:
     """One process of the scaling control: after the barrier, the engine over ``paths``."""
     torch.set_num_threads(1)
     barrier.wait()
@@ -256,7 +259,15 @@ def parallel_decode(paths: Sequence[Path], clips: Sequence[Sequence[int]], proce
     ]
     for worker in workers:
         worker.start()
-    times = [spans.get() for _ in workers]
+    times: list[tuple[float, float]] = []
+    while len(times) < processes:  # a process that died without its span fails the run
+        try:
+            times.append(spans.get(timeout=SPAN_POLL_S))
+        except queue.Empty:
+            if any(w.exitcode not in (None, 0) for w in workers):
+                for worker in workers:
+                    worker.kill()
+                raise RuntimeError("a decoding process of the scaling control failed") from None
     for worker in workers:
         worker.join()
     return len(paths) * len(clips) / (max(end for _, end in times) - min(s for s, _ in times))

@@ -152,8 +152,8 @@ class StreamingDataModule(pl.LightningDataModule):
 
     def report(self) -> None:
         """Count videos without a caption file, then log every skip count (end of ``setup``)."""
-        caption_dir = self.path("caption_dir")
-        store = CaptionStore(caption_dir)
+        store = self.caption_store()
+        caption_dir = store.caption_dir
         videos = {name for dataset in self.datasets.values() for name in dataset.video_names}
         no_captions = sorted(v for v in videos if not store.path(v).is_file())
         self.skipped[NO_CAPTIONS] = len(no_captions)
